@@ -1,0 +1,46 @@
+# mailkeep — the two commands a new user needs:
+#   make run    start a working server (embedded store, demo account, ports printed)
+#   make test   install what the tests need and run every check
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= data
+
+.PHONY: run test check lint typecheck pytest test-deps bench fuzz stress clean
+
+$(BIN)/mailkeep: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/mailkeep
+	$(BIN)/mailkeep --data $(DATA) init --demo --if-missing
+	exec $(BIN)/mailkeep --data $(DATA) serve
+
+test: $(BIN)/mailkeep test-deps lint typecheck pytest
+
+test-deps:
+	scripts/test-deps.sh
+
+lint: $(BIN)/mailkeep
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(BIN)/mailkeep
+	$(BIN)/mypy
+
+pytest: $(BIN)/mailkeep
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(BIN)/mailkeep
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+fuzz: $(BIN)/mailkeep
+	MAILKEEP_FUZZ=long $(BIN)/pytest -n 2 tests/fuzz
+
+stress: $(BIN)/mailkeep
+	MAILKEEP_STRESS=long $(BIN)/pytest -n 2 tests/stress
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from mailkeep.cli import main
+
+main()

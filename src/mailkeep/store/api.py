@@ -1,0 +1,296 @@
+"""The store interface, in domain terms, shared by every backend.
+
+Invariants every backend keeps (and ``tests/store/test_contract.py`` checks):
+
+* A mailbox is a log. UIDs grow strictly and are never reused; every change to a
+  mailbox (append, flag change, expunge) takes the next MODSEQ of that mailbox, and
+  HIGHESTMODSEQ never goes backwards. Expunges are remembered with their MODSEQ so
+  that ``changes_since`` can answer VANISHED.
+* Acknowledged means durable: a write method returns only after its transaction is
+  committed and synced, and blobs are synced before the rows that name them.
+* Every write returns the ``ChangeSet``s it caused; the store publishes them on its
+  ``hub`` after commit, in commit order.
+* Message bodies are immutable blobs addressed by content hash; identical messages are
+  stored once.
+
+The store never sees sequence numbers or wire syntax: callers translate first.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from mailkeep.mail.message import ParsedMessage
+from mailkeep.store.changes import ChangeSet, MessageState
+from mailkeep.store.hub import Hub
+from mailkeep.store.query import Query, SortKey
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    address: str
+    quota_bytes: int | None
+    quota_messages: int | None
+    used_bytes: int
+    used_messages: int
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What authentication needs; the store never sees a clear-text password."""
+
+    account_id: int
+    address: str
+    password_hash: str
+    """argon2id hash in PHC string format."""
+    scram_sha256: str | None
+    """``iterations$salt_b64$stored_key_b64$server_key_b64`` (RFC 5802 keys), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str
+    """Full UTF-8 name with ``/`` as the hierarchy separator; ``INBOX`` is spelled so."""
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    special_use: str | None
+    """``\\Sent``, ``\\Drafts``, ``\\Trash``, ``\\Junk``, ``\\Archive``, ... or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    mailbox: Mailbox
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+    """Sum of RFC822.SIZE of the messages (STATUS SIZE, RFC 8438)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What SELECT needs: the UIDs in order, as a compact array, and the log position."""
+
+    mailbox: Mailbox
+    uids: Sequence[int]
+    """Ascending UIDs; a message's sequence number is its index + 1."""
+    first_unseen_uid: int | None
+    recent_from_uid: int
+    """Messages with UID >= this are \\Recent for the session that took the snapshot."""
+
+
+class FetchField(enum.Flag):
+    """Which message data a fetch should load; the store loads only those."""
+
+    FLAGS = enum.auto()
+    INTERNALDATE = enum.auto()
+    SIZE = enum.auto()
+    ENVELOPE = enum.auto()
+    BODY = enum.auto()
+    BODYSTRUCTURE = enum.auto()
+    STRUCTURE = enum.auto()
+    HEADER = enum.auto()
+    BLOB = enum.auto()
+    PREVIEW = enum.auto()
+    OBJECTID = enum.auto()
+    SAVEDATE = enum.auto()
+    POP3 = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One message as loaded by ``fetch``; fields not asked for are left at their defaults."""
+
+    uid: int
+    modseq: int
+    flags: int = 0
+    keywords: tuple[str, ...] = ()
+    internaldate: datetime | None = None
+    size: int = 0
+    envelope: bytes = b""
+    body: bytes = b""
+    bodystructure: bytes = b""
+    structure: bytes = b""
+    header: bytes = b""
+    blob: str = ""
+    """Content hash of the raw message, for ``open_blob``."""
+    preview: str = ""
+    email_id: str = ""
+    thread_id: str = ""
+    savedate: datetime | None = None
+    downloaded_at: datetime | None = None
+    """When POP3 first downloaded the message (RETR), for retention policies."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append: raw bytes, their parse, and its initial state."""
+
+    raw: bytes
+    parsed: ParsedMessage
+    flags: int = 0
+    keywords: tuple[str, ...] = ()
+    internaldate: datetime | None = None
+    """None means now."""
+
+
+class FlagMode(enum.Enum):
+    ADD = "+"
+    REMOVE = "-"
+    REPLACE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Answer to ``changes_since``: the current state of every message changed after a
+    MODSEQ, and the UIDs expunged after it (when the expunge log reaches back that far)."""
+
+    highestmodseq: int
+    uidnext: int
+    changed: tuple[MessageState, ...]
+    expunged: tuple[int, ...]
+    expunge_log_complete: bool
+    """False when the expunge log was trimmed after the asked MODSEQ: the caller must
+    compare UIDs instead (QRESYNC does)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    mailbox: Mailbox
+    uids: tuple[int, ...]
+    change: ChangeSet
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    source_uids: tuple[int, ...]
+    target_uids: tuple[int, ...]
+    target: Mailbox
+    changes: tuple[ChangeSet, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagResult:
+    change: ChangeSet
+    failed_unchangedsince: tuple[int, ...] = ()
+    """UIDs not changed because their MODSEQ was above UNCHANGEDSINCE (RFC 7162 3.1.3)."""
+
+
+# ---------------------------------------------------------------------------- interface
+
+
+class BlobReader(Protocol):
+    """Random access to one stored message's raw bytes."""
+
+    size: int
+
+    async def read(self, offset: int, length: int) -> bytes: ...
+
+    def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class Store(Protocol):
+    hub: Hub
+
+    async def close(self) -> None: ...
+
+    # accounts
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        scram_sha256: str | None,
+        *,
+        quota_bytes: int | None = None,
+        quota_messages: int | None = None,
+        mailboxes: Sequence[tuple[str, str | None]] = (),
+    ) -> Account: ...
+    async def get_account(self, address: str) -> Account | None: ...
+    async def get_account_by_id(self, account_id: int) -> Account | None: ...
+    async def list_accounts(self) -> list[Account]: ...
+    async def delete_account(self, account_id: int) -> None: ...
+    async def get_credentials(self, address: str) -> Credentials | None: ...
+    async def set_credentials(
+        self, account_id: int, password_hash: str, scram_sha256: str | None
+    ) -> None: ...
+    async def set_quota(
+        self, account_id: int, quota_bytes: int | None, quota_messages: int | None
+    ) -> None: ...
+    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None: ...
+
+    # mailboxes
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]: ...
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None: ...
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None: ...
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox: ...
+    async def delete_mailbox(self, mailbox_id: int) -> None: ...
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        """Rename a mailbox and its children; renaming INBOX moves its messages into a
+        new mailbox and leaves INBOX empty (RFC 9051 6.3.6)."""
+        ...
+
+    async def set_special_use(self, mailbox_id: int, special_use: str | None) -> None: ...
+    async def list_subscriptions(self, account_id: int) -> list[str]: ...
+    async def subscribe(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
+
+    # messages
+    async def append(
+        self, mailbox_id: int, messages: Sequence[NewMessage], *, check_quota: bool = True
+    ) -> AppendResult:
+        """Append all messages atomically (MULTIAPPEND); raises QuotaExceeded."""
+        ...
+
+    async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot: ...
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
+    async def fetch(
+        self, mailbox_id: int, uids: Sequence[int], fields: FetchField
+    ) -> list[MessageRow]:
+        """Rows for those of ``uids`` that exist, ascending by UID."""
+        ...
+
+    async def open_blob(self, blob: str) -> BlobReader: ...
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: int,
+        keywords: Sequence[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> FlagResult: ...
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> ChangeSet:
+        """Expunge the \\Deleted messages (all of them, or those among ``uids``)."""
+        ...
+
+    async def copy(
+        self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
+    ) -> CopyResult: ...
+    async def search(self, mailbox_id: int, query: Query) -> list[int]:
+        """UIDs of the messages matching ``query``, ascending."""
+        ...
+
+    async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
+
+    # POP3
+    async def mark_downloaded(self, mailbox_id: int, uids: Sequence[int]) -> None: ...
+    def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]:
+        """Hold the account's POP3 maildrop; yields False when another session has it."""
+        ...
