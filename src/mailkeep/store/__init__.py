@@ -1,0 +1,1 @@
+"""The store: accounts, mailboxes and messages, as a log (see ``api``)."""

@@ -26,7 +26,7 @@ class Uids:
 
 @dataclass(frozen=True, slots=True)
 class HasFlags:
-    """Messages with all of ``flags`` set (``present``) or with none of them cleared."""
+    """Messages with all of ``flags`` set (``present``), or with none of them set."""
 
     flags: int
     present: bool = True

@@ -1,0 +1,140 @@
+"""Transactions as generators of SQL operations: the store's logic without I/O.
+
+Every store transaction is written once, as a generator that yields ``Op``s and receives
+their results, e.g.::
+
+    def count_tx(mailbox_id: int) -> Tx[int]:
+        row = yield One("SELECT count(*) FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        return row[0]
+
+A backend drives the generator with its own connection: SQLite synchronously in its
+writer or reader threads, PostgreSQL with ``await``. SQL uses ``?`` placeholders and the
+common subset of both dialects; the few differences go through ``Dialect``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+Row = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class One:
+    """Run a query; the result is its first row, or None."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    """Run a query; the result is the list of its rows."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    """Run a statement; the result is the number of rows it changed."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Many:
+    """Run a statement once per parameter tuple; the result is None."""
+
+    sql: str
+    params: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobPresent:
+    """Is the blob with this content hash durably stored? (checked inside the write
+    transaction, so that a blob collected concurrently is never referenced)."""
+
+    blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """Run a query; the result is its first column as a compact sequence of ints."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FtsInsert:
+    """Index a content's decoded text (the statement is the backend's own)."""
+
+    content_id: int
+    headers: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class FtsDelete:
+    """Remove a collected content's text from the index (the same text it was indexed
+    with, as contentless indexes require)."""
+
+    content_id: int
+    headers: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteBlob:
+    """Remove a blob no contents row refers to (runs serialised with ``BlobPresent``)."""
+
+    blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlob:
+    """The raw bytes of a stored message (for the rare searches the index cannot answer)."""
+
+    blob: str
+
+
+Op = One | All | Exec | Many | Column | BlobPresent | FtsInsert | FtsDelete | DeleteBlob | ReadBlob
+
+Tx = Generator[Op, Any, T]
+
+
+class Dialect(Protocol):
+    """What differs between the SQL of the backends."""
+
+    name: str
+
+    def contains(self, haystack_sql: str) -> str:
+        """SQL true when the (already lowercased) column contains the parameter ``?``."""
+        ...
+
+    def fts_match(self, column: str | None) -> str:
+        """SQL condition on ``c.id`` true when the content's full-text ``column``
+        (``headers``, ``body``, or both for None) contains the parameter ``?``."""
+        ...
+
+    def fts_param(self, column: str | None, text: str) -> str | None:
+        """The parameter for ``fts_match(column)``, or None when the index cannot answer
+        for this text (too short): the caller then falls back to a scan."""
+        ...
+
+
+def run_sync(tx: Tx[T], execute: Any) -> T:
+    """Drive ``tx`` with a synchronous ``execute(op) -> result``."""
+    try:
+        op = next(tx)
+        while True:
+            op = tx.send(execute(op))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

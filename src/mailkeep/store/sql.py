@@ -1,0 +1,938 @@
+"""Every store transaction, written once for all SQL backends (see ``ops``).
+
+Conventions: one MODSEQ per transaction per mailbox (RFC 7162 allows a command's changes
+to share one); quota usage is kept in ``accounts`` and changed in the same transaction as
+the messages; a ``contents`` row lives while messages refer to it and then moves to
+``garbage`` for the collector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from mailkeep.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
+from mailkeep.mail.flags import SystemFlag, normalize_keywords
+from mailkeep.mail.message import ParsedMessage
+from mailkeep.store import names
+from mailkeep.store.api import (
+    Account,
+    AppendResult,
+    Changes,
+    CopyResult,
+    Credentials,
+    FetchField,
+    FlagMode,
+    FlagResult,
+    Mailbox,
+    MailboxStatus,
+    MessageRow,
+)
+from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
+from mailkeep.store.ops import (
+    All,
+    BlobPresent,
+    Column,
+    DeleteBlob,
+    Exec,
+    FtsDelete,
+    FtsInsert,
+    Many,
+    One,
+    Row,
+    Tx,
+)
+
+
+class BlobMissing(Exception):
+    """A blob was collected between being written and being referenced: write it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message ready to insert: its blob is already durable."""
+
+    blob: str
+    parsed: ParsedMessage
+    flags: int
+    keywords: tuple[str, ...]
+    internaldate: datetime
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def tz_minutes(moment: datetime) -> int:
+    offset = moment.utcoffset()
+    return int(offset.total_seconds() // 60) if offset else 0
+
+
+def from_epoch(seconds: int, minutes: int = 0) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone(timedelta(minutes=minutes)))
+
+
+def email_id(content_id: int) -> str:
+    """RFC 8474 EMAILID: the content, so that COPY and MOVE keep it."""
+    return f"M{content_id:x}"
+
+
+def thread_id(thread: int) -> str:
+    return f"T{thread:x}"
+
+
+def parse_object_id(value: str, prefix: str) -> int | None:
+    if len(value) < 2 or value[0] != prefix:
+        return None
+    try:
+        return int(value[1:], 16)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------- accounts
+
+_ACCOUNT = "id, address, quota_bytes, quota_messages, used_bytes, used_messages"
+
+
+def _settings(account_id: int) -> Tx[dict[str, str]]:
+    rows = yield All("SELECT key, value FROM account_settings WHERE account_id = ?", (account_id,))
+    return dict(rows)
+
+
+def _account(row: Row) -> Tx[Account]:
+    settings = yield from _settings(row[0])
+    return Account(row[0], row[1], row[2], row[3], row[4], row[5], settings)
+
+
+def normalize_address(address: str) -> str:
+    address = address.strip().lower()
+    if not address or any(c.isspace() or ord(c) < 32 for c in address) or len(address) > 320:
+        raise InvalidName(f"{address!r} is not a valid account address")
+    return address
+
+
+def create_account_tx(
+    address: str,
+    password_hash: str,
+    scram: str | None,
+    quota_bytes: int | None,
+    quota_messages: int | None,
+    mailboxes: Sequence[tuple[str, str | None]],
+    now: int,
+) -> Tx[tuple[Account, list[Change]]]:
+    address = normalize_address(address)
+    if (yield One("SELECT 1 FROM accounts WHERE address = ?", (address,))):
+        raise AlreadyExists(f"account {address} already exists")
+    row = yield One(
+        "INSERT INTO accounts (address, password_hash, scram_sha256, quota_bytes,"
+        " quota_messages, created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (address, password_hash, scram, quota_bytes, quota_messages, now),
+    )
+    account_id: int = row[0]
+    events: list[Change] = []
+    for name, special_use in mailboxes:
+        mailbox, created = yield from create_mailbox_tx(account_id, name, special_use, now)
+        events += created
+        yield Exec(
+            "INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (account_id, mailbox.name),
+        )
+    account = Account(account_id, address, quota_bytes, quota_messages, 0, 0, {})
+    return account, events
+
+
+def get_account_tx(address: str) -> Tx[Account | None]:
+    row = yield One(
+        f"SELECT {_ACCOUNT} FROM accounts WHERE address = ?", (address.strip().lower(),)
+    )
+    if row is None:
+        return None
+    return (yield from _account(row))
+
+
+def get_account_by_id_tx(account_id: int) -> Tx[Account | None]:
+    row = yield One(f"SELECT {_ACCOUNT} FROM accounts WHERE id = ?", (account_id,))
+    if row is None:
+        return None
+    return (yield from _account(row))
+
+
+def list_accounts_tx() -> Tx[list[Account]]:
+    rows = yield All(f"SELECT {_ACCOUNT} FROM accounts ORDER BY address")
+    accounts = []
+    for row in rows:
+        accounts.append((yield from _account(row)))
+    return accounts
+
+
+def delete_account_tx(account_id: int, now: int) -> Tx[list[Change]]:
+    rows = yield All("SELECT id FROM mailboxes WHERE account_id = ?", (account_id,))
+    if not (yield One("SELECT 1 FROM accounts WHERE id = ?", (account_id,))):
+        raise NotFound("no such account")
+    events: list[Change] = []
+    for (mailbox_id,) in rows:
+        events += yield from delete_mailbox_tx(mailbox_id, now)
+    yield Exec("DELETE FROM accounts WHERE id = ?", (account_id,))
+    return events
+
+
+def get_credentials_tx(address: str) -> Tx[Credentials | None]:
+    row = yield One(
+        "SELECT id, address, password_hash, scram_sha256 FROM accounts WHERE address = ?",
+        (address.strip().lower(),),
+    )
+    return None if row is None else Credentials(row[0], row[1], row[2], row[3])
+
+
+def set_credentials_tx(account_id: int, password_hash: str, scram: str | None) -> Tx[None]:
+    changed = yield Exec(
+        "UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE id = ?",
+        (password_hash, scram, account_id),
+    )
+    if not changed:
+        raise NotFound("no such account")
+
+
+def set_quota_tx(account_id: int, quota_bytes: int | None, quota_messages: int | None) -> Tx[None]:
+    changed = yield Exec(
+        "UPDATE accounts SET quota_bytes = ?, quota_messages = ? WHERE id = ?",
+        (quota_bytes, quota_messages, account_id),
+    )
+    if not changed:
+        raise NotFound("no such account")
+
+
+def set_setting_tx(account_id: int, key: str, value: str | None) -> Tx[None]:
+    if value is None:
+        yield Exec(
+            "DELETE FROM account_settings WHERE account_id = ? AND key = ?", (account_id, key)
+        )
+    else:
+        yield Exec(
+            "INSERT INTO account_settings (account_id, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id, key) DO UPDATE SET value = excluded.value",
+            (account_id, key, value),
+        )
+
+
+def _check_quota(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]:
+    row = yield One(
+        "SELECT quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = ?",
+        (account_id,),
+    )
+    if row is None:
+        raise NotFound("no such account")
+    quota_bytes, quota_messages, used_bytes, used_messages = row
+    if quota_bytes is not None and add_bytes > 0 and used_bytes + add_bytes > quota_bytes:
+        raise QuotaExceeded(
+            f"mailbox is full: {used_bytes + add_bytes} octets would exceed the quota of"
+            f" {quota_bytes}"
+        )
+    if (
+        quota_messages is not None
+        and add_messages > 0
+        and used_messages + add_messages > quota_messages
+    ):
+        raise QuotaExceeded(f"mailbox is full: quota of {quota_messages} messages reached")
+
+
+def _add_usage(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]:
+    if add_bytes or add_messages:
+        yield Exec(
+            "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
+            " WHERE id = ?",
+            (add_bytes, add_messages, account_id),
+        )
+
+
+# ---------------------------------------------------------------------------- mailboxes
+
+_MAILBOX = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
+
+
+def _mailbox(row: Row) -> Mailbox:
+    return Mailbox(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def list_mailboxes_tx(account_id: int) -> Tx[list[Mailbox]]:
+    rows = yield All(
+        f"SELECT {_MAILBOX} FROM mailboxes WHERE account_id = ? ORDER BY name", (account_id,)
+    )
+    return [_mailbox(row) for row in rows]
+
+
+def get_mailbox_tx(account_id: int, name: str) -> Tx[Mailbox | None]:
+    row = yield One(
+        f"SELECT {_MAILBOX} FROM mailboxes WHERE account_id = ? AND name = ?",
+        (account_id, names.canonical(name)),
+    )
+    return None if row is None else _mailbox(row)
+
+
+def get_mailbox_by_id_tx(mailbox_id: int) -> Tx[Mailbox | None]:
+    row = yield One(f"SELECT {_MAILBOX} FROM mailboxes WHERE id = ?", (mailbox_id,))
+    return None if row is None else _mailbox(row)
+
+
+def _require_mailbox(mailbox_id: int) -> Tx[Mailbox]:
+    mailbox = yield from get_mailbox_by_id_tx(mailbox_id)
+    if mailbox is None:
+        raise NotFound("mailbox does not exist (it may have been deleted)")
+    return mailbox
+
+
+def _next_uidvalidity(now: int) -> Tx[int]:
+    """Strictly increasing across the store, so a recreated name never reuses one."""
+    row = yield One("SELECT value FROM meta WHERE key = 'last_uidvalidity'")
+    value = max(now, row[0] + 1) & 0xFFFFFFFF or 1
+    yield Exec("UPDATE meta SET value = ? WHERE key = 'last_uidvalidity'", (value,))
+    return value
+
+
+def create_mailbox_tx(
+    account_id: int, name: str, special_use: str | None, now: int
+) -> Tx[tuple[Mailbox, list[Change]]]:
+    """Create ``name`` and any missing superior names (RFC 9051 6.3.4)."""
+    name = names.validate(name)
+    if (yield from get_mailbox_tx(account_id, name)) is not None:
+        raise AlreadyExists(f"mailbox {name} already exists")
+    events: list[Change] = []
+    for parent in names.parents(name):
+        if (yield from get_mailbox_tx(account_id, parent)) is None:
+            yield from _insert_mailbox(account_id, parent, None, now)
+            events.append(MailboxEvent(account_id, "created", parent))
+    mailbox = yield from _insert_mailbox(account_id, name, special_use, now)
+    events.append(MailboxEvent(account_id, "created", name))
+    return mailbox, events
+
+
+def _insert_mailbox(account_id: int, name: str, special_use: str | None, now: int) -> Tx[Mailbox]:
+    uidvalidity = yield from _next_uidvalidity(now)
+    row = yield One(
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use, created)"
+        f" VALUES (?, ?, ?, ?, ?) RETURNING {_MAILBOX}",
+        (account_id, name, uidvalidity, special_use, now),
+    )
+    return _mailbox(row)
+
+
+def delete_mailbox_tx(mailbox_id: int, now: int) -> Tx[list[Change]]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    rows = yield All("SELECT content_id, size FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+    yield from _release_contents([r[0] for r in rows], now)
+    yield from _add_usage(mailbox.account_id, -sum(r[1] for r in rows), -len(rows))
+    yield Exec("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+    yield Exec("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
+    yield Exec("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
+    return [MailboxEvent(mailbox.account_id, "deleted", mailbox.name)]
+
+
+def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[Change]]:
+    old = names.canonical(old)
+    new = names.validate(new)
+    source = yield from get_mailbox_tx(account_id, old)
+    if source is None:
+        raise NotFound(f"mailbox {old} does not exist")
+    if (yield from get_mailbox_tx(account_id, new)) is not None:
+        raise AlreadyExists(f"mailbox {new} already exists")
+    if old == names.INBOX:
+        return (yield from _rename_inbox(source, new, now))
+    if names.is_inside(new, old):
+        raise InvalidName("cannot rename a mailbox into itself")
+    rows = yield All(
+        "SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR name LIKE ?"
+        " ESCAPE '\\')",
+        (account_id, old, _like_prefix(old + names.SEPARATOR)),
+    )
+    moves = [(mid, new + name[len(old) :]) for mid, name in rows if names.is_inside(name, old)]
+    for _, target in moves:
+        if (yield from get_mailbox_tx(account_id, target)) is not None:
+            raise AlreadyExists(f"mailbox {target} already exists")
+    events: list[Change] = []
+    for parent in names.parents(new):
+        if (yield from get_mailbox_tx(account_id, parent)) is None:
+            yield from _insert_mailbox(account_id, parent, None, now)
+            events.append(MailboxEvent(account_id, "created", parent))
+    for (mailbox_id, target), (_, name) in zip(moves, rows, strict=True):
+        yield Exec("UPDATE mailboxes SET name = ? WHERE id = ?", (target, mailbox_id))
+        yield Exec(
+            "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+            (target, account_id, name),
+        )
+        events.append(MailboxEvent(account_id, "renamed", target, name))
+    return events
+
+
+def _rename_inbox(inbox: Mailbox, new: str, now: int) -> Tx[list[Change]]:
+    """RFC 9051 6.3.6: move INBOX's messages to a new mailbox; INBOX stays, empty."""
+    target, events = yield from create_mailbox_tx(inbox.account_id, new, None, now)
+    rows = yield All("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (inbox.id,))
+    result = yield from copy_tx(inbox.id, [r[0] for r in rows], target.id, True, now)
+    return events + list(result.changes)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def set_special_use_tx(mailbox_id: int, special_use: str | None) -> Tx[None]:
+    changed = yield Exec(
+        "UPDATE mailboxes SET special_use = ? WHERE id = ?", (special_use, mailbox_id)
+    )
+    if not changed:
+        raise NotFound("mailbox does not exist")
+
+
+def list_subscriptions_tx(account_id: int) -> Tx[list[str]]:
+    rows = yield All(
+        "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,)
+    )
+    return [r[0] for r in rows]
+
+
+def subscribe_tx(account_id: int, name: str, subscribed: bool) -> Tx[list[Change]]:
+    name = names.canonical(name)
+    if subscribed:
+        changed = yield Exec(
+            "INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (account_id, name),
+        )
+    else:
+        changed = yield Exec(
+            "DELETE FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+    kind = "subscribed" if subscribed else "unsubscribed"
+    return [MailboxEvent(account_id, kind, name)] if changed else []
+
+
+def mailbox_status_tx(mailbox_id: int) -> Tx[MailboxStatus]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    row = yield One(
+        "SELECT count(*), coalesce(sum(size), 0),"
+        " coalesce(sum(CASE WHEN flags & 1 = 0 THEN 1 ELSE 0 END), 0),"
+        " coalesce(sum(CASE WHEN flags & 8 <> 0 THEN 1 ELSE 0 END), 0)"
+        " FROM messages WHERE mailbox_id = ?",
+        (mailbox_id,),
+    )
+    return MailboxStatus(mailbox, row[0], row[2], row[3], row[1])
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def _bump(mailbox: Mailbox, uidnext: int | None = None) -> Tx[int]:
+    """Take the mailbox's next MODSEQ (and move UIDNEXT); return the new MODSEQ."""
+    modseq = mailbox.highestmodseq + 1
+    yield Exec(
+        "UPDATE mailboxes SET highestmodseq = ?, uidnext = ? WHERE id = ?",
+        (modseq, uidnext or mailbox.uidnext, mailbox.id),
+    )
+    return modseq
+
+
+def _content_for(item: Prepared) -> Tx[int]:
+    """The contents row for the blob (one per distinct message), created on first use."""
+    row = yield One("SELECT id FROM contents WHERE blob = ?", (item.blob,))
+    if row is not None:
+        yield Exec("UPDATE contents SET refs = refs + 1 WHERE id = ?", (row[0],))
+        return int(row[0])
+    if not (yield BlobPresent(item.blob)):
+        raise BlobMissing(item.blob)
+    p = item.parsed
+    sent = (epoch(p.sent_date), tz_minutes(p.sent_date)) if p.sent_date else (None, None)
+    row = yield One(
+        "INSERT INTO contents (blob, size, refs, header, envelope, body, bodystructure,"
+        " structure, sent_date, sent_tz, subject, from_, to_, cc, bcc, base_subject,"
+        " sort_from, sort_to, sort_cc, display_from, display_to, message_id, in_reply_to,"
+        " references_, preview) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            item.blob,
+            p.size,
+            p.header,
+            p.envelope,
+            p.body,
+            p.bodystructure,
+            p.structure,
+            *sent,
+            p.subject.casefold(),
+            p.from_.casefold(),
+            p.to.casefold(),
+            p.cc.casefold(),
+            p.bcc.casefold(),
+            p.base_subject.casefold(),
+            p.sort_from.casefold(),
+            p.sort_to.casefold(),
+            p.sort_cc.casefold(),
+            p.display_from.casefold(),
+            p.display_to.casefold(),
+            p.message_id,
+            p.in_reply_to,
+            " ".join(p.references),
+            p.preview,
+        ),
+    )
+    content_id = int(row[0])
+    yield FtsInsert(content_id, p.header_text, p.body_text)
+    return content_id
+
+
+def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
+    """RFC 8474 THREADID: join the thread of a message this one refers to, if the
+    account has one; otherwise start a thread named after this content."""
+    ids = [i for i in (*parsed.references, parsed.in_reply_to) if i]
+    if ids:
+        marks = ", ".join("?" * len(ids[-20:]))
+        row = yield One(
+            "SELECT m.thread_id FROM contents c JOIN messages m ON m.content_id = c.id"
+            " JOIN mailboxes b ON b.id = m.mailbox_id"
+            f" WHERE c.message_id IN ({marks}) AND b.account_id = ? LIMIT 1",
+            (*ids[-20:], account_id),
+        )
+        if row is not None:
+            return int(row[0])
+    return content_id
+
+
+def append_tx(
+    mailbox_id: int, items: Sequence[Prepared], check_quota: bool, now: int
+) -> Tx[AppendResult]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    total = sum(item.parsed.size for item in items)
+    if check_quota:
+        yield from _check_quota(mailbox.account_id, total, len(items))
+    uid = mailbox.uidnext
+    modseq = yield from _bump(mailbox, uid + len(items))
+    states = []
+    rows = []
+    for item in items:
+        content_id = yield from _content_for(item)
+        thread = yield from _thread_for(mailbox.account_id, item.parsed, content_id)
+        keywords = normalize_keywords(item.keywords)
+        rows.append(
+            (
+                mailbox_id,
+                uid,
+                modseq,
+                item.flags,
+                " ".join(keywords),
+                epoch(item.internaldate),
+                tz_minutes(item.internaldate),
+                now,
+                item.parsed.size,
+                content_id,
+                thread,
+            )
+        )
+        states.append(MessageState(uid, modseq, item.flags, keywords))
+        uid += 1
+    yield Many(_INSERT_MESSAGE, rows)
+    yield from _add_usage(mailbox.account_id, total, len(items))
+    change = ChangeSet(
+        mailbox.account_id,
+        mailbox_id,
+        mailbox.highestmodseq,
+        modseq,
+        appended=tuple(states),
+        uidnext=uid,
+    )
+    updated = Mailbox(
+        mailbox.id,
+        mailbox.account_id,
+        mailbox.name,
+        mailbox.uidvalidity,
+        uid,
+        modseq,
+        mailbox.special_use,
+    )
+    return AppendResult(updated, tuple(s.uid for s in states), change)
+
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
+    " internaldate_tz, savedate, size, content_id, thread_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
+    """Drop one reference per occurrence; contents left unreferenced go to ``garbage``."""
+    counts: dict[int, int] = {}
+    for content_id in content_ids:
+        counts[content_id] = counts.get(content_id, 0) + 1
+    if not counts:
+        return
+    yield Many(
+        "UPDATE contents SET refs = refs - ? WHERE id = ?",
+        [(n, cid) for cid, n in counts.items()],
+    )
+    yield Many(
+        "INSERT INTO garbage (content_id, blob, since) SELECT id, blob, ? FROM contents"
+        " WHERE id = ? AND refs <= 0",
+        [(now, cid) for cid in counts],
+    )
+    yield Many("DELETE FROM contents WHERE id = ? AND refs <= 0", [(cid,) for cid in counts])
+
+
+def _uid_condition(
+    uids: Sequence[int], column: str = "uid"
+) -> tuple[str, list[int], set[int] | None]:
+    """SQL selecting ``uids``: exact ranges when there are few, else the covering range
+    plus a set for the caller to filter with (keeps statements small and plans simple)."""
+    ranges = to_ranges(uids)
+    if len(ranges) <= 64:
+        sql = " OR ".join(f"{column} BETWEEN ? AND ?" for _ in ranges) or "0 = 1"
+        return f"({sql})", [v for r in ranges for v in r], None
+    return f"({column} BETWEEN ? AND ?)", [ranges[0][0], ranges[-1][1]], set(uids)
+
+
+def to_ranges(uids: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted inclusive ranges covering ``uids`` (which may be unsorted)."""
+    ranges: list[tuple[int, int]] = []
+    for uid in sorted(set(uids)):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], uid)
+        else:
+            ranges.append((uid, uid))
+    return ranges
+
+
+def snapshot_tx(mailbox_id: int) -> Tx[tuple[Mailbox, Sequence[int], int | None]]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    uids = yield Column("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+    row = yield One(
+        "SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0", (mailbox_id,)
+    )
+    return mailbox, uids, row[0]
+
+
+def changes_since_tx(mailbox_id: int, modseq: int) -> Tx[Changes]:
+    row = yield One(
+        "SELECT highestmodseq, uidnext, expunge_log_start FROM mailboxes WHERE id = ?",
+        (mailbox_id,),
+    )
+    if row is None:
+        raise NotFound("mailbox does not exist (it may have been deleted)")
+    highest, uidnext, log_start = row
+    changed = yield All(
+        "SELECT uid, modseq, flags, keywords FROM messages"
+        " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        (mailbox_id, modseq),
+    )
+    expunged = yield All(
+        "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        (mailbox_id, modseq),
+    )
+    return Changes(
+        highest,
+        uidnext,
+        tuple(MessageState(r[0], r[1], r[2], _keywords(r[3])) for r in changed),
+        tuple(r[0] for r in expunged),
+        modseq >= log_start,
+    )
+
+
+def _keywords(text: str) -> tuple[str, ...]:
+    return tuple(text.split()) if text else ()
+
+
+_FETCH_COLUMNS: list[tuple[FetchField, tuple[str, ...], bool]] = [
+    (FetchField.FLAGS, ("m.flags", "m.keywords"), False),
+    (FetchField.INTERNALDATE, ("m.internaldate", "m.internaldate_tz"), False),
+    (FetchField.SIZE, ("m.size",), False),
+    (FetchField.ENVELOPE, ("c.envelope",), True),
+    (FetchField.BODY, ("c.body",), True),
+    (FetchField.BODYSTRUCTURE, ("c.bodystructure",), True),
+    (FetchField.STRUCTURE, ("c.structure",), True),
+    (FetchField.HEADER, ("c.header",), True),
+    (FetchField.BLOB, ("c.blob",), True),
+    (FetchField.PREVIEW, ("c.preview",), True),
+    (FetchField.OBJECTID, ("m.content_id", "m.thread_id"), False),
+    (FetchField.SAVEDATE, ("m.savedate",), False),
+    (FetchField.POP3, ("m.downloaded",), False),
+]
+
+
+def fetch_tx(mailbox_id: int, uids: Sequence[int], fields: FetchField) -> Tx[list[MessageRow]]:
+    if not uids:
+        return []
+    wanted = [(f, cols) for f, cols, _ in _FETCH_COLUMNS if f & fields]
+    join = any(content for f, _, content in _FETCH_COLUMNS if content and f & fields)
+    columns = ", ".join(["m.uid", "m.modseq"] + [c for _, cols in wanted for c in cols])
+    condition, params, keep = _uid_condition(uids, "m.uid")
+    source = "messages m JOIN contents c ON c.id = m.content_id" if join else "messages m"
+    rows = yield All(
+        f"SELECT {columns} FROM {source} WHERE m.mailbox_id = ? AND {condition} ORDER BY m.uid",
+        (mailbox_id, *params),
+    )
+    result = []
+    for row in rows:
+        if keep is not None and row[0] not in keep:
+            continue
+        result.append(_message_row(row, wanted))
+    return result
+
+
+def _message_row(row: Row, wanted: list[tuple[FetchField, tuple[str, ...]]]) -> MessageRow:
+    values: dict[str, Any] = {}
+    i = 2
+    for field, _ in wanted:
+        if field is FetchField.FLAGS:
+            values["flags"], values["keywords"] = row[i], _keywords(row[i + 1])
+            i += 2
+        elif field is FetchField.INTERNALDATE:
+            values["internaldate"] = from_epoch(row[i], row[i + 1])
+            i += 2
+        elif field is FetchField.OBJECTID:
+            values["email_id"], values["thread_id"] = email_id(row[i]), thread_id(row[i + 1])
+            i += 2
+        elif field is FetchField.SAVEDATE:
+            values["savedate"] = from_epoch(row[i])
+            i += 1
+        elif field is FetchField.POP3:
+            values["downloaded_at"] = None if row[i] is None else from_epoch(row[i])
+            i += 1
+        else:
+            name = _ROW_FIELD[field]
+            value = row[i]
+            values[name] = bytes(value) if isinstance(value, memoryview) else value
+            i += 1
+    return MessageRow(row[0], row[1], **values)
+
+
+_ROW_FIELD = {
+    FetchField.SIZE: "size",
+    FetchField.ENVELOPE: "envelope",
+    FetchField.BODY: "body",
+    FetchField.BODYSTRUCTURE: "bodystructure",
+    FetchField.STRUCTURE: "structure",
+    FetchField.HEADER: "header",
+    FetchField.BLOB: "blob",
+    FetchField.PREVIEW: "preview",
+}
+
+
+def store_flags_tx(
+    mailbox_id: int,
+    uids: Sequence[int],
+    mode: FlagMode,
+    flags: int,
+    keywords: Sequence[str],
+    unchanged_since: int | None,
+) -> Tx[FlagResult]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    condition, params, keep = _uid_condition(uids)
+    rows = yield All(
+        f"SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND {condition}"
+        " ORDER BY uid",
+        (mailbox_id, *params),
+    )
+    given = {k.lower(): k for k in keywords}
+    failed: list[int] = []
+    updates: list[tuple[int, tuple[str, ...], int]] = []
+    for uid, modseq, old_flags, old_text in rows:
+        if keep is not None and uid not in keep:
+            continue
+        if unchanged_since is not None and modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        old_keywords = _keywords(old_text)
+        if mode is FlagMode.ADD:
+            new_flags = old_flags | flags
+            new_keywords = normalize_keywords([*old_keywords, *given.values()])
+        elif mode is FlagMode.REMOVE:
+            new_flags = old_flags & ~flags
+            new_keywords = tuple(k for k in old_keywords if k.lower() not in given)
+        else:
+            new_flags = flags
+            new_keywords = normalize_keywords(given.values())
+        if new_flags != old_flags or new_keywords != old_keywords:
+            updates.append((uid, new_keywords, new_flags))
+    if not updates:
+        change = ChangeSet(
+            mailbox.account_id, mailbox_id, mailbox.highestmodseq, mailbox.highestmodseq
+        )
+        return FlagResult(change, tuple(failed))
+    modseq = yield from _bump(mailbox)
+    yield Many(
+        "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+        [(f, " ".join(k), modseq, mailbox_id, uid) for uid, k, f in updates],
+    )
+    states = tuple(MessageState(uid, modseq, f, k) for uid, k, f in updates)
+    change = ChangeSet(
+        mailbox.account_id, mailbox_id, mailbox.highestmodseq, modseq, changed=states
+    )
+    return FlagResult(change, tuple(failed))
+
+
+def expunge_tx(mailbox_id: int, uids: Sequence[int] | None, now: int) -> Tx[ChangeSet]:
+    mailbox = yield from _require_mailbox(mailbox_id)
+    deleted = int(SystemFlag.DELETED)
+    condition, params, keep = ("1 = 1", [], None) if uids is None else _uid_condition(uids)
+    rows = yield All(
+        "SELECT uid, content_id, size FROM messages"
+        f" WHERE mailbox_id = ? AND flags & {deleted} <> 0 AND {condition} ORDER BY uid",
+        (mailbox_id, *params),
+    )
+    rows = [r for r in rows if keep is None or r[0] in keep]
+    return (yield from _remove_messages(mailbox, rows, now, release=True))
+
+
+def _remove_messages(
+    mailbox: Mailbox, rows: Sequence[Row], now: int, *, release: bool
+) -> Tx[ChangeSet]:
+    """Expunge ``rows`` (uid, content_id, size) and log them for VANISHED."""
+    if not rows:
+        return ChangeSet(
+            mailbox.account_id, mailbox.id, mailbox.highestmodseq, mailbox.highestmodseq
+        )
+    modseq = yield from _bump(mailbox)
+    yield Many(
+        "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", [(mailbox.id, r[0]) for r in rows]
+    )
+    yield Many(
+        "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (?, ?, ?, ?)",
+        [(mailbox.id, r[0], modseq, now) for r in rows],
+    )
+    if release:
+        yield from _release_contents((r[1] for r in rows), now)
+        yield from _add_usage(mailbox.account_id, -sum(r[2] for r in rows), -len(rows))
+    return ChangeSet(
+        mailbox.account_id,
+        mailbox.id,
+        mailbox.highestmodseq,
+        modseq,
+        expunged=tuple(r[0] for r in rows),
+    )
+
+
+def copy_tx(
+    source_id: int, uids: Sequence[int], target_id: int, move: bool, now: int
+) -> Tx[CopyResult]:
+    source = yield from _require_mailbox(source_id)
+    target = yield from _require_mailbox(target_id)
+    if source_id == target_id and move:
+        raise InvalidName("cannot move messages into the mailbox they are in")
+    condition, params, keep = _uid_condition(uids)
+    rows = yield All(
+        "SELECT uid, flags, keywords, internaldate, internaldate_tz, size, content_id,"
+        f" thread_id FROM messages WHERE mailbox_id = ? AND {condition} ORDER BY uid",
+        (source_id, *params),
+    )
+    rows = [r for r in rows if keep is None or r[0] in keep]
+    if not rows:
+        return CopyResult((), (), target, ())
+    total = sum(r[5] for r in rows)
+    same_owner = source.account_id == target.account_id
+    if not (move and same_owner):
+        yield from _check_quota(target.account_id, total, len(rows))
+    if source_id == target_id:
+        target = source
+    first = target.uidnext
+    modseq = yield from _bump(target, first + len(rows))
+    inserts = []
+    states = []
+    for offset, (_, flags, keywords, date, tz, size, content_id, thread) in enumerate(rows):
+        uid = first + offset
+        inserts.append(
+            (target_id, uid, modseq, flags, keywords, date, tz, now, size, content_id, thread)
+        )
+        states.append(MessageState(uid, modseq, flags, _keywords(keywords)))
+    yield Many(_INSERT_MESSAGE, inserts)
+    changes: list[ChangeSet] = [
+        ChangeSet(
+            target.account_id,
+            target_id,
+            target.highestmodseq,
+            modseq,
+            appended=tuple(states),
+            uidnext=first + len(rows),
+        )
+    ]
+    if move:
+        removed = yield from _remove_messages(
+            source, [(r[0], r[6], r[5]) for r in rows], now, release=False
+        )
+        changes.insert(0, removed)
+        if not same_owner:
+            yield from _add_usage(source.account_id, -total, -len(rows))
+            yield from _add_usage(target.account_id, total, len(rows))
+    else:
+        counts: dict[int, int] = {}
+        for r in rows:
+            counts[r[6]] = counts.get(r[6], 0) + 1
+        yield Many(
+            "UPDATE contents SET refs = refs + ? WHERE id = ?", [(n, c) for c, n in counts.items()]
+        )
+        yield from _add_usage(target.account_id, total, len(rows))
+    updated_target = Mailbox(
+        target.id,
+        target.account_id,
+        target.name,
+        target.uidvalidity,
+        first + len(rows),
+        modseq,
+        target.special_use,
+    )
+    return CopyResult(
+        tuple(r[0] for r in rows),
+        tuple(range(first, first + len(rows))),
+        updated_target,
+        tuple(changes),
+    )
+
+
+def mark_downloaded_tx(mailbox_id: int, uids: Sequence[int], now: int) -> Tx[None]:
+    yield Many(
+        "UPDATE messages SET downloaded = ? WHERE mailbox_id = ? AND uid = ?"
+        " AND downloaded IS NULL",
+        [(now, mailbox_id, uid) for uid in uids],
+    )
+
+
+def trim_expunge_log_tx(cutoff: int) -> Tx[int]:
+    """Forget expunges logged before ``cutoff`` (seconds since the epoch); each mailbox
+    remembers up to which MODSEQ its log is incomplete, so QRESYNC can tell."""
+    rows = yield All(
+        "SELECT mailbox_id, max(modseq) FROM expunged WHERE at < ? GROUP BY mailbox_id",
+        (cutoff,),
+    )
+    yield Many(
+        "UPDATE mailboxes SET expunge_log_start = max(expunge_log_start, ?) WHERE id = ?",
+        [(modseq, mailbox_id) for mailbox_id, modseq in rows],
+    )
+    yield Many(
+        "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?",
+        [(mailbox_id, modseq) for mailbox_id, modseq in rows],
+    )
+    return len(rows)
+
+
+def garbage_tx(limit: int) -> Tx[list[tuple[int, str]]]:
+    rows = yield All("SELECT content_id, blob FROM garbage ORDER BY content_id LIMIT ?", (limit,))
+    return [(r[0], r[1]) for r in rows]
+
+
+def collect_tx(items: Sequence[tuple[int, str, tuple[str, str] | None]]) -> Tx[int]:
+    """Forget collected contents: their index text (when known) and, unless a new
+    contents row took the same blob meanwhile, the blob itself."""
+    for content_id, blob, texts in items:
+        if texts is not None:
+            yield FtsDelete(content_id, *texts)
+        yield Exec("DELETE FROM garbage WHERE content_id = ?", (content_id,))
+        if not (yield One("SELECT 1 FROM contents WHERE blob = ?", (blob,))):
+            yield DeleteBlob(blob)
+    return len(items)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,282 @@
+"""The embedded SQLite backend: one writer thread with group commit, reader threads.
+
+* Writes: every write transaction is queued to the single writer thread, which takes all
+  queued transactions at once, runs each inside its own SAVEPOINT (one failing does not
+  undo the others) and commits them together: many deliveries share one WAL sync
+  (``synchronous = FULL``, so a commit is on disk before anyone is answered).
+* Reads: a small pool of threads, each with its own connection; WAL lets them read a
+  consistent snapshot while the writer works.
+* Blobs are files (``blobs.FileBlobs``) written and synced by the caller's thread before the
+  transaction that names them is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from array import array
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mailkeep.errors import TemporaryFailure
+from mailkeep.store import migrations
+from mailkeep.store.blobs import FileBlobReader, FileBlobs
+from mailkeep.store.ops import (
+    All,
+    BlobPresent,
+    Column,
+    DeleteBlob,
+    Exec,
+    FtsDelete,
+    FtsInsert,
+    Many,
+    One,
+    Op,
+    ReadBlob,
+    Tx,
+    run_sync,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 512
+_TRIGRAM = 3
+
+
+class SqliteDialect:
+    name = "sqlite"
+
+    def contains(self, haystack_sql: str) -> str:
+        return f"instr({haystack_sql}, ?) > 0"
+
+    def fts_match(self, column: str | None) -> str:
+        return "c.id IN (SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?)"
+
+    def fts_param(self, column: str | None, text: str) -> str | None:
+        # A trigram index finds substrings of three characters or more; a phrase of
+        # consecutive trigrams is exactly a (case-insensitive) substring match.
+        if len(text) < _TRIGRAM:
+            return None
+        phrase = '"' + text.replace('"', '""') + '"'
+        return phrase if column is None else f"{{{column}}} : {phrase}"
+
+
+class SqliteEngine:
+    dialect = SqliteDialect()
+
+    def __init__(self, path: Path, blobs: FileBlobs, readers: int = 4) -> None:
+        self.path = path
+        self.blobs = blobs
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[tuple[Tx[Any], asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max(1, readers), thread_name_prefix="mailkeep-read")
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer_connection = self._connect()
+        self._pending_deletes: set[str] = set()
+        self._locks: set[int] = set()
+        self._writer = threading.Thread(target=self._write_loop, name="mailkeep-write", daemon=True)
+
+    @classmethod
+    async def open(cls, path: Path, blob_root: Path, readers: int = 4) -> SqliteEngine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = cls(path, FileBlobs(blob_root), readers)
+        await asyncio.get_running_loop().run_in_executor(None, engine._migrate)
+        engine._writer.start()
+        return engine
+
+    # -- connections
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA busy_timeout = 30000")
+            connection.execute("PRAGMA cache_size = -65536")
+        except sqlite3.Error as exc:
+            raise TemporaryFailure(f"cannot open the store {self.path}: {exc}") from exc
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._reader_connections.append(connection)
+        return connection
+
+    def _migrate(self) -> None:
+        connection = self._writer_connection
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        for version, name, script in migrations.pending("sqlite", row[0] or 0):
+            log.info("applying store migration %s", name)
+            connection.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"INSERT INTO schema_version (version) VALUES ({version});\nCOMMIT;"
+            )
+
+    # -- running transactions
+
+    async def read(self, tx: Tx[T]) -> T:
+        return await self._loop.run_in_executor(self._readers, self._run_read, tx)
+
+    def _run_read(self, tx: Tx[T]) -> T:
+        connection = self._reader()
+        connection.execute("BEGIN")
+        try:
+            return run_sync(tx, lambda op: self._execute(connection, op))
+        finally:
+            connection.execute("COMMIT")
+
+    async def write(self, tx: Tx[T]) -> T:
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((tx, future))
+        return await future
+
+    def _write_loop(self) -> None:
+        connection = self._writer_connection
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            self._commit_batch(connection, batch)
+        connection.close()
+
+    def _commit_batch(
+        self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]
+    ) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for tx, future in batch:
+                connection.execute("SAVEPOINT tx")
+                try:
+                    result = run_sync(tx, lambda op: self._execute(connection, op))
+                except Exception as exc:
+                    connection.execute("ROLLBACK TO tx")
+                    connection.execute("RELEASE tx")
+                    outcomes.append((future, None, exc))
+                else:
+                    connection.execute("RELEASE tx")
+                    outcomes.append((future, result, None))
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            self._pending_deletes.clear()
+            failure = _temporary(exc)
+            outcomes = [(future, None, failure) for _, future in batch]
+        for blob in self._pending_deletes:
+            self.blobs.delete(blob)
+        self._pending_deletes.clear()
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+
+    def _execute(self, connection: sqlite3.Connection, op: Op) -> Any:
+        match op:
+            case One(sql, params):
+                return connection.execute(sql, params).fetchone()
+            case All(sql, params):
+                return connection.execute(sql, params).fetchall()
+            case Exec(sql, params):
+                return connection.execute(sql, params).rowcount
+            case Many(sql, params):
+                connection.executemany(sql, params)
+                return None
+            case Column(sql, params):
+                return array("q", [row[0] for row in connection.execute(sql, params)])
+            case FtsInsert(content_id, headers, body):
+                connection.execute(
+                    "INSERT INTO contents_fts (rowid, headers, body) VALUES (?, ?, ?)",
+                    (content_id, headers, body),
+                )
+                return None
+            case FtsDelete(content_id, headers, body):
+                connection.execute(
+                    "INSERT INTO contents_fts (contents_fts, rowid, headers, body)"
+                    " VALUES ('delete', ?, ?, ?)",
+                    (content_id, headers, body),
+                )
+                return None
+            case BlobPresent(blob):
+                self._pending_deletes.discard(blob)
+                return self.blobs.exists(blob)
+            case DeleteBlob(blob):
+                self._pending_deletes.add(blob)
+                return None
+            case ReadBlob(blob):
+                return self.blobs.read(blob)
+        raise TypeError(op)  # pragma: no cover
+
+    # -- blobs, locks, lifecycle
+
+    async def put_blob(self, blob: str, data: bytes) -> None:
+        await self._loop.run_in_executor(None, self.blobs.put, blob, data)
+
+    async def open_blob(self, blob: str) -> FileBlobReader:
+        return self.blobs.open(blob)
+
+    @contextlib.asynccontextmanager
+    async def maildrop_lock(self, account_id: int) -> AsyncIterator[bool]:
+        if account_id in self._locks:
+            yield False
+            return
+        self._locks.add(account_id)
+        try:
+            yield True
+        finally:
+            self._locks.discard(account_id)
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await self._loop.run_in_executor(None, self._writer.join)
+        self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
+
+
+def _temporary(exc: sqlite3.Error) -> TemporaryFailure:
+    text = str(exc)
+    if "full" in text.lower():
+        return TemporaryFailure("the disk is full; try again later")
+    if "locked" in text.lower() or "busy" in text.lower():
+        return TemporaryFailure("the store is busy; try again later")
+    return TemporaryFailure(f"the store failed: {text}")
+
+
+def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

@@ -1,0 +1,317 @@
+"""The ``Store`` for every SQL backend: transactions from ``sql``, run by an ``Engine``.
+
+This layer adds what is not SQL: blobs are made durable before the rows naming them,
+changes are published on the hub after commit (in commit order: the engine resolves
+writes in commit order and we publish before yielding to the loop), clocks, and the
+background collection of unreferenced contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+from mailkeep.errors import NotFound
+from mailkeep.store import search, sql
+from mailkeep.store.api import (
+    Account,
+    AppendResult,
+    BlobReader,
+    Changes,
+    CopyResult,
+    Credentials,
+    FetchField,
+    FlagMode,
+    FlagResult,
+    Mailbox,
+    MailboxStatus,
+    MessageRow,
+    NewMessage,
+    Snapshot,
+)
+from mailkeep.store.changes import Change, ChangeSet
+from mailkeep.store.hub import Hub
+from mailkeep.store.ops import Dialect, Tx
+from mailkeep.store.query import Query, SortKey
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+class Engine(Protocol):
+    """What a backend provides: running transactions, blobs and the maildrop lock."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def read(self, tx: Tx[T]) -> T: ...
+    async def write(self, tx: Tx[T]) -> T: ...
+    async def put_blob(self, blob: str, data: bytes) -> None: ...
+    async def open_blob(self, blob: str) -> BlobReader: ...
+    def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]: ...
+    async def close(self) -> None: ...
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.hub = Hub()
+        self.clock = clock
+        self._recent: dict[int, int] = {}
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def _write(self, tx: Tx[T]) -> T:
+        return await self.engine.write(tx)
+
+    def _publish(self, changes: Sequence[Change]) -> None:
+        self.hub.publish(changes)
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    # -- accounts
+
+    async def create_account(
+        self,
+        address: str,
+        password_hash: str,
+        scram_sha256: str | None,
+        *,
+        quota_bytes: int | None = None,
+        quota_messages: int | None = None,
+        mailboxes: Sequence[tuple[str, str | None]] = DEFAULT_MAILBOXES,
+    ) -> Account:
+        account, events = await self._write(
+            sql.create_account_tx(
+                address,
+                password_hash,
+                scram_sha256,
+                quota_bytes,
+                quota_messages,
+                mailboxes,
+                self._now(),
+            )
+        )
+        self._publish(events)
+        return account
+
+    async def get_account(self, address: str) -> Account | None:
+        return await self.engine.read(sql.get_account_tx(address))
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        return await self.engine.read(sql.get_account_by_id_tx(account_id))
+
+    async def list_accounts(self) -> list[Account]:
+        return await self.engine.read(sql.list_accounts_tx())
+
+    async def delete_account(self, account_id: int) -> None:
+        self._publish(await self._write(sql.delete_account_tx(account_id, self._now())))
+
+    async def get_credentials(self, address: str) -> Credentials | None:
+        return await self.engine.read(sql.get_credentials_tx(address))
+
+    async def set_credentials(
+        self, account_id: int, password_hash: str, scram_sha256: str | None
+    ) -> None:
+        await self._write(sql.set_credentials_tx(account_id, password_hash, scram_sha256))
+
+    async def set_quota(
+        self, account_id: int, quota_bytes: int | None, quota_messages: int | None
+    ) -> None:
+        await self._write(sql.set_quota_tx(account_id, quota_bytes, quota_messages))
+
+    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
+        await self._write(sql.set_setting_tx(account_id, key, value))
+
+    # -- mailboxes
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        return await self.engine.read(sql.list_mailboxes_tx(account_id))
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        return await self.engine.read(sql.get_mailbox_tx(account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        return await self.engine.read(sql.get_mailbox_by_id_tx(mailbox_id))
+
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        mailbox, events = await self._write(
+            sql.create_mailbox_tx(account_id, name, special_use, self._now())
+        )
+        self._publish(events)
+        return mailbox
+
+    async def delete_mailbox(self, mailbox_id: int) -> None:
+        self._publish(await self._write(sql.delete_mailbox_tx(mailbox_id, self._now())))
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        self._publish(await self._write(sql.rename_mailbox_tx(account_id, old, new, self._now())))
+
+    async def set_special_use(self, mailbox_id: int, special_use: str | None) -> None:
+        await self._write(sql.set_special_use_tx(mailbox_id, special_use))
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return await self.engine.read(sql.list_subscriptions_tx(account_id))
+
+    async def subscribe(self, account_id: int, name: str, subscribed: bool) -> None:
+        self._publish(await self._write(sql.subscribe_tx(account_id, name, subscribed)))
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        return await self.engine.read(sql.mailbox_status_tx(mailbox_id))
+
+    # -- messages
+
+    async def append(
+        self, mailbox_id: int, messages: Sequence[NewMessage], *, check_quota: bool = True
+    ) -> AppendResult:
+        now = datetime.now(UTC).astimezone()
+        prepared = []
+        for message in messages:
+            blob = sql.content_hash(message.raw)
+            await self.engine.put_blob(blob, message.raw)
+            prepared.append(
+                sql.Prepared(
+                    blob,
+                    message.parsed,
+                    message.flags,
+                    message.keywords,
+                    message.internaldate or now,
+                )
+            )
+        raw = {p.blob: m.raw for p, m in zip(prepared, messages, strict=True)}
+        for _ in range(3):
+            try:
+                result = await self._write(
+                    sql.append_tx(mailbox_id, prepared, check_quota, self._now())
+                )
+            except sql.BlobMissing as missing:
+                # Collected between our write and the transaction: write it again.
+                blob = str(missing.args[0])
+                await self.engine.put_blob(blob, raw[blob])
+                continue
+            self._publish([result.change])
+            return result
+        raise RuntimeError("message blobs kept disappearing while appending")
+
+    async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
+        mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id))
+        # \Recent is kept per process, not durably: messages that arrived before a
+        # restart are not \Recent afterwards. RFC 3501 leaves it to the server and
+        # IMAP4rev2 dropped \Recent altogether.
+        recent_from = self._recent.setdefault(mailbox_id, mailbox.uidnext)
+        if claim_recent:
+            self._recent[mailbox_id] = mailbox.uidnext
+        return Snapshot(mailbox, uids, first_unseen, recent_from)
+
+    def claim_recent(self, mailbox_id: int, uidnext: int) -> int:
+        r"""Make messages below ``uidnext`` non-\Recent for everyone else; return the
+        boundary from which they are \Recent for the caller."""
+        boundary = self._recent.setdefault(mailbox_id, uidnext)
+        self._recent[mailbox_id] = max(boundary, uidnext)
+        return boundary
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        return await self.engine.read(sql.changes_since_tx(mailbox_id, modseq))
+
+    async def fetch(
+        self, mailbox_id: int, uids: Sequence[int], fields: FetchField
+    ) -> list[MessageRow]:
+        return await self.engine.read(sql.fetch_tx(mailbox_id, uids, fields))
+
+    async def open_blob(self, blob: str) -> BlobReader:
+        return await self.engine.open_blob(blob)
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: int,
+        keywords: Sequence[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> FlagResult:
+        result = await self._write(
+            sql.store_flags_tx(mailbox_id, uids, mode, flags, keywords, unchanged_since)
+        )
+        if result.change.changed:
+            self._publish([result.change])
+        return result
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> ChangeSet:
+        change = await self._write(sql.expunge_tx(mailbox_id, uids, self._now()))
+        if change.expunged:
+            self._publish([change])
+        return change
+
+    async def copy(
+        self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
+    ) -> CopyResult:
+        result = await self._write(sql.copy_tx(source_id, uids, target_id, move, self._now()))
+        self._publish(result.changes)
+        return result
+
+    async def search(self, mailbox_id: int, query: Query) -> list[int]:
+        return list(
+            await self.engine.read(search.search_tx(mailbox_id, query, self.engine.dialect))
+        )
+
+    async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
+        return list(
+            await self.engine.read(search.sort_tx(mailbox_id, keys, query, self.engine.dialect))
+        )
+
+    # -- POP3
+
+    async def mark_downloaded(self, mailbox_id: int, uids: Sequence[int]) -> None:
+        await self._write(sql.mark_downloaded_tx(mailbox_id, uids, self._now()))
+
+    def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]:
+        return self.engine.maildrop_lock(account_id)
+
+    # -- maintenance
+
+    async def collect_garbage(self, limit: int = 500) -> int:
+        """Remove index text and blobs of contents no message refers to any more."""
+        from mailkeep.mail.message import parse
+
+        garbage = await self.engine.read(sql.garbage_tx(limit))
+        items: list[tuple[int, str, tuple[str, str] | None]] = []
+        for content_id, blob in garbage:
+            texts: tuple[str, str] | None = None
+            try:
+                reader = await self.engine.open_blob(blob)
+            except NotFound:
+                pass
+            else:
+                try:
+                    data = await reader.read(0, reader.size)
+                finally:
+                    await reader.close()
+                parsed = await asyncio.get_running_loop().run_in_executor(None, parse, data)
+                texts = (parsed.header_text, parsed.body_text)
+            items.append((content_id, blob, texts))
+        if not items:
+            return 0
+        return await self._write(sql.collect_tx(items))
+
+    async def trim_expunge_log(self, days: int) -> int:
+        return await self._write(sql.trim_expunge_log_tx(self._now() - days * 86400))
