@@ -15,7 +15,7 @@ $(BIN)/mailkeep: pyproject.toml
 	touch $@
 
 run: $(BIN)/mailkeep
-	$(BIN)/mailkeep --data $(DATA) init --demo --if-missing
+	$(BIN)/mailkeep --data $(DATA) init --demo
 	exec $(BIN)/mailkeep --data $(DATA) serve
 
 test: $(BIN)/mailkeep test-deps lint typecheck pytest

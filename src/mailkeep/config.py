@@ -223,3 +223,62 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 def _names(types_: tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in types_)
+
+
+DEFAULT_CONFIG_TOML = """\
+# mailkeep configuration. Every setting is shown with its default, commented out;
+# uncomment and change what you need. Paths are relative to the data directory.
+
+# hostname = "mail.example.com"      # used in greetings, Received: and the certificate
+# domains = []                       # domains we accept mail for; [] = those of the accounts
+# default_quota = "none"             # quota of new accounts: "2G", "500M", "none"
+
+[listeners]
+# HOST:PORT or "off". Unprivileged ports by default; the standard ones are
+# imap 143, imaps 993, pop3 110, pop3s 995, smtp 25, submission 587, submissions 465,
+# lmtp 24. Loopback only by default: use "0.0.0.0:PORT" to serve the network.
+# imap = "127.0.0.1:1143"
+# imaps = "127.0.0.1:1993"
+# pop3 = "127.0.0.1:1110"
+# pop3s = "127.0.0.1:1995"
+# smtp = "127.0.0.1:2525"
+# submission = "off"
+# submissions = "off"
+# lmtp = "127.0.0.1:2424"
+# http = "off"
+# proxy_protocol = false             # expect a PROXY v1/v2 header (behind a load balancer)
+
+[tls]
+# cert = "tls/cert.pem"              # replace with a real certificate (reloaded on SIGHUP)
+# key = "tls/key.pem"
+# min_version = "TLSv1.2"
+
+[store]
+# url = "sqlite:store"               # or "postgresql://user@host/dbname"
+# pool_size = 10                     # PostgreSQL connections / SQLite reader threads
+# expunge_log_days = 180             # how long QRESYNC can report expunged messages
+
+[limits]
+# max_line = 65536                   # longest command line, octets
+# max_message = 52428800             # largest message (50 MiB)
+# max_literal_unauthenticated = 8192
+# connections_per_address = 200
+# connections_total = 20000
+# idle_timeout = 1800                # seconds; IMAP IDLE and idle sessions
+# login_timeout = 60
+# pop3_timeout = 600
+# smtp_timeout = 300
+# max_mime_parts = 10000
+# max_mime_depth = 50
+
+[auth]
+# allow_plaintext = false            # passwords over unencrypted non-loopback connections
+# allow_plaintext_on_loopback = true
+# failure_delay = 2.0                # seconds after a failed login; grows with repeats
+# max_failures = 3                   # failed logins before the connection is closed
+
+[pop3]
+# retention = "keep"                 # "keep", "delete-after-retr" or "days:N"
+# retr_marks_seen = true             # RETR sets \\Seen for IMAP clients
+# login_delay = 0                    # seconds advertised as LOGIN-DELAY; 0 = none
+"""
