@@ -280,6 +280,10 @@ class Store(Protocol):
         """Expunge the \\Deleted messages (all of them, or those among ``uids``)."""
         ...
 
+    async def remove(self, mailbox_id: int, uids: Sequence[int]) -> ChangeSet:
+        """Expunge exactly ``uids`` whatever their flags, atomically (POP3 QUIT)."""
+        ...
+
     async def copy(
         self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
     ) -> CopyResult: ...

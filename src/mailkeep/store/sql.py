@@ -774,13 +774,17 @@ def store_flags_tx(
     return FlagResult(change, tuple(failed))
 
 
-def expunge_tx(mailbox_id: int, uids: Sequence[int] | None, now: int) -> Tx[ChangeSet]:
+def expunge_tx(
+    mailbox_id: int, uids: Sequence[int] | None, now: int, *, only_deleted: bool = True
+) -> Tx[ChangeSet]:
+    """Expunge the \\Deleted messages (of ``uids``, or all); with ``only_deleted`` False,
+    exactly ``uids`` whatever their flags (POP3's deletions at QUIT)."""
     mailbox = yield from _require_mailbox(mailbox_id)
-    deleted = int(SystemFlag.DELETED)
+    flag = int(SystemFlag.DELETED) if only_deleted else 0
     condition, params, keep = ("1 = 1", [], None) if uids is None else _uid_condition(uids)
     rows = yield All(
         "SELECT uid, content_id, size FROM messages"
-        f" WHERE mailbox_id = ? AND flags & {deleted} <> 0 AND {condition} ORDER BY uid",
+        f" WHERE mailbox_id = ? AND flags & {flag} = {flag} AND {condition} ORDER BY uid",
         (mailbox_id, *params),
     )
     rows = [r for r in rows if keep is None or r[0] in keep]

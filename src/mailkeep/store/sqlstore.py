@@ -262,6 +262,15 @@ class SqlStore:
             self._publish([change])
         return change
 
+    async def remove(self, mailbox_id: int, uids: Sequence[int]) -> ChangeSet:
+        """Expunge exactly ``uids``, whatever their flags, in one transaction."""
+        change = await self._write(
+            sql.expunge_tx(mailbox_id, uids, self._now(), only_deleted=False)
+        )
+        if change.expunged:
+            self._publish([change])
+        return change
+
     async def copy(
         self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
     ) -> CopyResult:
