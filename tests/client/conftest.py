@@ -32,6 +32,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from mailkeep.client.accounts import Account
+from mailkeep.client.connection import TlsMode
+
 TEMPLATE = Path("/work/shared/peers/dovecot/dovecot.conf.in")
 MAIL_SYSTEM_USER = "mailkeeptest"
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -216,3 +219,22 @@ def mail_user(dovecot: Dovecot) -> MailUser:
 def client_tls(dovecot: Dovecot) -> ssl.SSLContext:
     """A client context that trusts the test CA."""
     return ssl.create_default_context(cafile=str(dovecot.cafile))
+
+
+def account_for(user: MailUser, local: Path, protocol: str = "imap", **extra: object) -> Account:
+    """An Account for the test user over plain loopback (allowed for 127.0.0.1)."""
+    port = user.server.imap_port if protocol == "imap" else user.server.pop3_port
+    values: dict[str, object] = {
+        "name": "test",
+        "protocol": protocol,
+        "server": "127.0.0.1",
+        "port": port,
+        "tls": TlsMode.NONE,
+        "user": user.name,
+        "local": local,
+        "state": local.with_name(local.name + ".mailkeep.sqlite"),
+        "password_command": f"printf %s {user.password}",
+        "timeout": 20.0,
+    }
+    values.update(extra)
+    return Account(**values)  # type: ignore[arg-type]

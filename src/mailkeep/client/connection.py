@@ -11,6 +11,7 @@ import ssl
 from dataclasses import dataclass
 
 from mailkeep.client.errors import NetworkError, TlsFailure
+from mailkeep.net import tls
 
 
 class TlsMode(enum.Enum):
@@ -23,20 +24,8 @@ class TlsMode(enum.Enum):
 
 
 def client_context(verify: bool = True, cafile: str | None = None) -> ssl.SSLContext:
-    """The TLS client context. Uses ``mailkeep.net.tls.client_context`` when it exists, so
-    that server and client tools share one TLS policy."""
-    try:
-        from mailkeep.net import tls  # type: ignore[attr-defined,unused-ignore]
-
-        made: ssl.SSLContext = tls.client_context(verify=verify, cafile=cafile)
-        return made
-    except (ImportError, AttributeError):
-        pass
-    context = ssl.create_default_context(cafile=cafile)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    """The TLS client context: mailkeep's one TLS policy (``mailkeep.net.tls``)."""
+    return tls.client_context(verify=verify, cafile=cafile)
 
 
 def is_loopback(host: str) -> bool:

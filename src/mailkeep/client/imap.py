@@ -50,16 +50,20 @@ from mailkeep.client.imapwire import (
     format_uid_set,
     quote,
 )
+from mailkeep.errors import MailkeepError
 
 
 class SaslMechanism(Protocol):
     """A SASL client mechanism (RFC 4422): the shape ``mailkeep.auth`` provides."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def initial_response(self) -> bytes | None: ...
 
     def respond(self, challenge: bytes) -> bytes: ...
+
+    def finish(self, final: bytes | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -477,12 +481,16 @@ class ImapClient:
                 self._continuation = loop.create_future()
                 self._writer.write(base64.b64encode(answer) + b"\r\n")
                 await self._writer.drain()
-        except ValueError as exc:
+        except (ValueError, MailkeepError) as exc:
             self._writer.write(b"*\r\n")
             raise AuthenticationFailed(f"SASL {mechanism.name} failed: {exc}") from exc
         tagged = await self._wait(pending)
         if tagged.status != "OK":
             raise AuthenticationFailed(f"AUTHENTICATE {mechanism.name} refused: {tagged.text}")
+        try:
+            mechanism.finish(None)
+        except MailkeepError as exc:
+            raise AuthenticationFailed(f"SASL {mechanism.name}: {exc}") from exc
         await self._after_auth(tagged)
 
     async def _after_auth(self, tagged: Tagged) -> None:
