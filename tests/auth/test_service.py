@@ -395,3 +395,24 @@ async def test_sasl_waits_the_client_penalty_first(
     result = await converse(auth.sasl("SCRAM-SHA-256", remote=REMOTE, tls=True), client)
     assert isinstance(result, Authenticated)
     assert sleeps.delays == [1.0]
+
+
+async def server_first(auth: Authenticator, user: str) -> bytes:
+    session = auth.sasl("SCRAM-SHA-256", remote=REMOTE, tls=True)
+    challenge = await session.start(f"n,,n={user},r=nonce".encode())
+    assert isinstance(challenge, Challenge)
+    return challenge.data.split(b",", 1)[1]  # s=...,i=...
+
+
+async def test_scram_salt_does_not_reveal_unknown_users(
+    store: SqlStore, sleeps: Sleeps, alice: Credentials
+) -> None:
+    auth = authenticator(store, sleeps)
+    # Case variants reach one real account, so they must reach one fake one too.
+    assert await server_first(auth, "ALICE@example.org") == await server_first(auth, ADDRESS)
+    assert await server_first(auth, "Nobody@Example.org") == await server_first(
+        auth, "nobody@example.org"
+    )
+    unknown = await server_first(auth, "nobody@example.org")
+    assert unknown != await server_first(auth, "someone@example.org")
+    assert unknown.endswith(b",i=4096")

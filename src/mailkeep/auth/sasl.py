@@ -336,14 +336,27 @@ class ScramSha256Server(ServerMechanism):
             return self._client_final(data)
         return _FINISHED
 
-    def provide_keys(self, keys: ScramKeys | None) -> Step:
-        """Answer ``NeedScramKeys``: the user's keys, or None for an unknown user."""
+    def provide_keys(
+        self,
+        keys: ScramKeys | None,
+        *,
+        account: str | None = None,
+        iterations: int = SCRAM_ITERATIONS,
+    ) -> Step:
+        """Answer ``NeedScramKeys``: the user's keys, or None for an unknown user.
+
+        For an unknown user, fake keys are made whose salt depends on ``account`` (the
+        normalised name; default the user name as sent) and whose iteration count is
+        ``iterations``: name variants that reach one real account get one salt, so
+        variants of a fake one must too, and the count must be the one real keys have.
+        """
         if self._state != "keys":
             return _FINISHED
         if keys is None:
-            seed = hmac_sha256(_FAKE_KEY_SECRET, self._authcid.encode())
+            name = account if account is not None else self._authcid
+            seed = hmac_sha256(_FAKE_KEY_SECRET, name.encode())
             salt = hmac_sha256(seed, b"salt")[:SCRAM_SALT_BYTES]
-            keys = ScramKeys(SCRAM_ITERATIONS, salt, secrets.token_bytes(32), seed)
+            keys = ScramKeys(iterations, salt, secrets.token_bytes(32), seed)
             self._real = False
         else:
             self._real = True

@@ -344,7 +344,10 @@ class SaslSession:
                     return self._finish(Failure(FailureCode.UNAVAILABLE, str(exc)))
                 self._credentials = credentials if keys is not None else None
                 assert isinstance(self._mechanism, ScramSha256Server)
-                return await self._handle(self._mechanism.provide_keys(keys))
+                step = self._mechanism.provide_keys(
+                    keys, account=self._account, iterations=auth.scram_iterations
+                )
+                return await self._handle(step)
             case Success(final=final):
                 credentials = self._credentials
                 if credentials is None:  # cannot happen: fake keys never verify
