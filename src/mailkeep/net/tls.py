@@ -165,7 +165,7 @@ def server_context(
     """A server context for ``cert`` (PEM chain) and ``key``; ConfigError if unusable.
 
     TLS 1.2+ (or 1.3+), forward-secret AEAD suites in our order, no compression, no
-    renegotiation, no session tickets shared across reloads (each context has its own).
+    client-initiated renegotiation.
     """
     version = parse_min_version(min_version)
     cert, key = Path(cert), Path(key)
