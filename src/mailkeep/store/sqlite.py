@@ -19,7 +19,7 @@ import queue
 import sqlite3
 import threading
 from array import array
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from mailkeep.errors import TemporaryFailure
 from mailkeep.store import migrations
 from mailkeep.store.blobs import FileBlobReader, FileBlobs
+from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
     All,
     BlobPresent,
@@ -47,6 +48,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
+_EXTERNAL_POLL = 0.25
+"""Seconds between checks for commits by other processes when the writer is idle."""
 _TRIGRAM = 3
 
 
@@ -85,6 +88,7 @@ class SqliteEngine:
         self._writer_connection = self._connect()
         self._pending_deletes: set[str] = set()
         self._locks: set[int] = set()
+        self._publish_external: Callable[[Sequence[Change]], None] | None = None
         self._writer = threading.Thread(target=self._write_loop, name="mailkeep-write", daemon=True)
 
     @classmethod
@@ -150,10 +154,26 @@ class SqliteEngine:
         self._queue.put((tx, future))
         return await future
 
+    def watch_external(self, publish: Callable[[Sequence[Change]], None]) -> None:
+        """Report commits by other processes (``mailkeep deliver``, CLI tools) as
+        ``MailboxTouched``, so that IDLE sessions wake up for them too."""
+        self._publish_external = publish
+
     def _write_loop(self) -> None:
         connection = self._writer_connection
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        modseqs = self._highest_modseqs(connection)
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=_EXTERNAL_POLL)
+            except queue.Empty:
+                # data_version changes only when another connection commits; this
+                # connection is the only writer of this process.
+                current = connection.execute("PRAGMA data_version").fetchone()[0]
+                if current != version:
+                    version = current
+                    modseqs = self._report_external(connection, modseqs)
+                continue
             if item is None:
                 break
             batch = [item]
@@ -168,6 +188,24 @@ class SqliteEngine:
                 batch.append(more)
             self._commit_batch(connection, batch)
         connection.close()
+
+    @staticmethod
+    def _highest_modseqs(connection: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+        rows = connection.execute("SELECT id, account_id, highestmodseq FROM mailboxes")
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def _report_external(
+        self, connection: sqlite3.Connection, known: dict[int, tuple[int, int]]
+    ) -> dict[int, tuple[int, int]]:
+        current = self._highest_modseqs(connection)
+        touched: list[Change] = [
+            MailboxTouched(account_id, mailbox_id, modseq)
+            for mailbox_id, (account_id, modseq) in current.items()
+            if known.get(mailbox_id, (0, 0))[1] != modseq
+        ]
+        if touched and self._publish_external is not None:
+            self._loop.call_soon_threadsafe(self._publish_external, touched)
+        return current
 
     def _commit_batch(
         self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]

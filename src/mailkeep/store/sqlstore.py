@@ -64,6 +64,9 @@ class Engine(Protocol):
     async def open_blob(self, blob: str) -> BlobReader: ...
     def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]: ...
     async def close(self) -> None: ...
+    def watch_external(self, publish: Callable[[Sequence[Change]], None]) -> None:
+        """Call ``publish`` with changes committed elsewhere (other processes, nodes)."""
+        ...
 
 
 class SqlStore:
@@ -72,6 +75,7 @@ class SqlStore:
         self.hub = Hub()
         self.clock = clock
         self._recent: dict[int, int] = {}
+        engine.watch_external(self.hub.publish)
 
     def _now(self) -> int:
         return int(self.clock())
