@@ -8,8 +8,20 @@ problems are recorded in ``defects``.
 
 from __future__ import annotations
 
+import email.utils
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+from mailkeep.mail.address import display_key, parse_addresses, search_text, sort_key
+from mailkeep.mail.bodystructure import render_body
+from mailkeep.mail.envelope import EMPTY_ENVELOPE, render_envelope
+from mailkeep.mail.headers import Header, unfold
+from mailkeep.mail.mime import parse_mime
+from mailkeep.mail.rfc2047 import decode_words
+from mailkeep.mail.structure import Part, encode
+from mailkeep.mail.subject import base_subject
+from mailkeep.mail.text import extract
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +68,152 @@ class ParsedMessage:
     """RFC 8970 preview: at most 200 characters of the first text, whitespace collapsed."""
     defects: tuple[str, ...] = ()
     """What was wrong with the message, for logs and `mailkeep check`; never fatal."""
+
+
+_MSG_ID = re.compile(rb"<[^<>]*>")
+_DATE_ERRORS = (TypeError, ValueError, OverflowError, IndexError)
+
+
+def to_crlf(raw: bytes) -> bytes:
+    """Turn bare LF line endings into CRLF (RFC 5322 2.1 wants CRLF; IMAP clients expect
+    it). For the store to apply before :func:`parse` if it normalises on delivery."""
+    if raw.count(b"\n") == raw.count(b"\r\n"):
+        return raw
+    return re.sub(rb"(?<!\r)\n", b"\r\n", raw)
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else decode_words(value).strip()
+
+
+def _msg_ids(value: bytes | None) -> list[str]:
+    if value is None:
+        return []
+    return [m.decode("utf-8", "replace") for m in _MSG_ID.findall(unfold(value))]
+
+
+def _first_msg_id(value: bytes | None) -> str:
+    """The first ``<msg-id>``; a value without angle brackets is taken as it stands."""
+    ids = _msg_ids(value)
+    if ids:
+        return ids[0]
+    return "" if value is None else unfold(value).strip().decode("utf-8", "replace")
+
+
+def parse_date(value: bytes | None) -> datetime | None:
+    """RFC 5322 3.3 date-time as an aware datetime (UTC when the zone is -0000/missing)."""
+    if value is None:
+        return None
+    text = unfold(value).decode("latin-1").strip()
+    if not text or len(text) > 200:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except _DATE_ERRORS:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _header_text(header: Header) -> str:
+    return "\n".join(
+        f"{field.name.decode('utf-8', 'replace')}: {decode_words(field.value).strip()}"
+        for field in header.fields
+    )
+
+
+def _raw_defects(raw: bytes) -> list[str]:
+    defects = []
+    if not raw:
+        defects.append("empty message")
+    if b"\x00" in raw:
+        defects.append("NUL octets")
+    if raw.count(b"\n") != raw.count(b"\r\n"):
+        defects.append("bare LF line endings")
+    return defects
+
+
+def parse(raw: bytes, *, max_parts: int = 10_000, max_depth: int = 50) -> ParsedMessage:
+    """Parse a message once, for everything FETCH/SEARCH/SORT/THREAD/POP3 need later.
+
+    Never raises and never rejects: malformed input gives a best-effort result, with what
+    was wrong in ``defects``. Beyond ``max_parts`` MIME parts or ``max_depth`` nested
+    containers (capped at 200), the rest is kept as an opaque part.
+    """
+    try:
+        return _parse(raw, max_parts, max_depth)
+    except Exception as exc:  # a bug of ours must not lose mail: store it unparsed
+        return _unparsed(raw, f"internal parser error: {type(exc).__name__}")
+
+
+def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
+    tree = parse_mime(raw, max_parts=max_parts, max_depth=max_depth)
+    root = tree.root
+    header = root.header
+    get = header.get
+    subject = _text(get(b"subject"))
+    from_ = parse_addresses(get(b"from"), fill_missing=False)
+    to = parse_addresses(get(b"to"), fill_missing=False)
+    body_text, preview = extract(raw, root)
+    return ParsedMessage(
+        size=len(raw),
+        header=raw[: root.part.body_start],
+        envelope=render_envelope(header),
+        body=render_body(root, extended=False),
+        bodystructure=render_body(root, extended=True),
+        structure=encode(root.part),
+        sent_date=parse_date(get(b"date")),
+        subject=subject,
+        base_subject=base_subject(subject),
+        from_=search_text(from_),
+        to=search_text(to),
+        cc=search_text(parse_addresses(get(b"cc"), fill_missing=False)),
+        bcc=search_text(parse_addresses(get(b"bcc"), fill_missing=False)),
+        sort_from=sort_key(from_),
+        sort_to=sort_key(to),
+        sort_cc=sort_key(parse_addresses(get(b"cc"), fill_missing=False)),
+        display_from=display_key(from_),
+        display_to=display_key(to),
+        message_id=_first_msg_id(get(b"message-id")),
+        in_reply_to=_first_msg_id(get(b"in-reply-to")),
+        references=tuple(_msg_ids(get(b"references"))),
+        header_text=_header_text(header),
+        body_text=body_text,
+        preview=preview,
+        defects=tuple(_raw_defects(raw) + list(tree.defects)),
+    )
+
+
+def _unparsed(raw: bytes, defect: str) -> ParsedMessage:
+    """The fallback: the whole message as one opaque text/plain body."""
+    root = Part(0, 0, len(raw))
+    return ParsedMessage(
+        size=len(raw),
+        header=b"",
+        envelope=EMPTY_ENVELOPE,
+        body=b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d %d)'
+        % (len(raw), raw.count(b"\n")),
+        bodystructure=b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d %d'
+        b" NIL NIL NIL NIL)" % (len(raw), raw.count(b"\n")),
+        structure=encode(root),
+        sent_date=None,
+        subject="",
+        base_subject="",
+        from_="",
+        to="",
+        cc="",
+        bcc="",
+        sort_from="",
+        sort_to="",
+        sort_cc="",
+        display_from="",
+        display_to="",
+        message_id="",
+        in_reply_to="",
+        references=(),
+        header_text="",
+        body_text="",
+        preview="",
+        defects=(defect,),
+    )

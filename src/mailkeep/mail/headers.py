@@ -1,0 +1,135 @@
+"""Header blocks (RFC 5322 2.2, 3.2.2): fields, folding, HEADER.FIELDS selection.
+
+A header block is a sequence of lines ending at the first empty line. A line starting with
+SP or HTAB continues the previous field (folding). Lines end at LF; a CR before it is part of
+the line ending; a CR elsewhere is data. Lines without a colon are not fields: they are
+skipped (and reported by the caller as a defect), as Dovecot does.
+
+Field values are kept raw (no RFC 2047 decoding, folding line breaks kept as ``\\n``) because
+ENVELOPE and BODYSTRUCTURE show them as written. NUL octets, which no IMAP string may carry,
+are replaced by U+FFFD (UTF-8), as Dovecot does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+_NUL_REPLACEMENT = "\ufffd".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: bytes
+    """The field name as written (trailing white space before the colon removed)."""
+    value: bytes
+    """Raw value: leading white space removed, continuation lines joined with ``\\n``."""
+
+
+class Header:
+    """The fields of one header block, in order, with case-insensitive lookup."""
+
+    __slots__ = ("_first", "fields", "junk_lines")
+
+    def __init__(self, fields: list[Field], junk_lines: int = 0) -> None:
+        self.fields = fields
+        self.junk_lines = junk_lines
+        """Lines that were neither fields nor continuations."""
+        self._first: dict[bytes, bytes] = {}
+        for f in fields:
+            self._first.setdefault(f.name.lower(), f.value)
+
+    def get(self, name: bytes) -> bytes | None:
+        """Value of the first field called ``name`` (lowercase), or None."""
+        return self._first.get(name)
+
+    def get_all(self, name: bytes) -> list[bytes]:
+        return [f.value for f in self.fields if f.name.lower() == name]
+
+    def __contains__(self, name: bytes) -> bool:
+        return name in self._first
+
+
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def parse_header(block: bytes) -> Header:
+    """Split a header block (possibly ending with its blank line) into fields."""
+    if b"\x00" in block:
+        block = block.replace(b"\x00", _NUL_REPLACEMENT)
+    fields: list[Field] = []
+    junk = 0
+    name: bytes | None = None
+    value: list[bytes] = []
+    for raw_line in block.split(b"\n"):
+        line = _strip_cr(raw_line)
+        if line[:1] in (b" ", b"\t"):
+            if name is not None:
+                value.append(line)
+            continue
+        if name is not None:
+            fields.append(Field(name, b"\n".join(value)))
+            name = None
+        if not line:
+            continue  # the blank line ending the block (or the empty tail after it)
+        colon = line.find(b":")
+        if colon <= 0:
+            junk += 1
+            continue
+        name = line[:colon].rstrip(b" \t")
+        value = [line[colon + 1 :].lstrip(b" \t")]
+    if name is not None:
+        fields.append(Field(name, b"\n".join(value)))
+    return Header(fields, junk)
+
+
+def unfold(value: bytes) -> bytes:
+    """Remove folding line breaks (RFC 5322 2.2.3), keeping the white space after them."""
+    if b"\n" not in value and b"\r" not in value:
+        return value
+    return value.replace(b"\r", b"").replace(b"\n", b"")
+
+
+def _raw_fields(header: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(lowercased name, raw text including line endings) per field; stops at the blank line."""
+    lines = header.split(b"\n")
+    count = len(lines)
+    current_name = b""
+    current: list[bytes] = []
+    for i, line in enumerate(lines):
+        if i < count - 1:
+            line += b"\n"
+        elif not line:
+            break
+        if line[:1] in (b" ", b"\t") and current:
+            current.append(line)
+            continue
+        if current:
+            yield current_name, b"".join(current)
+            current = []
+        if line in (b"\r\n", b"\n"):
+            return
+        colon = line.find(b":")
+        current_name = line[:colon].rstrip(b" \t").lower() if colon > 0 else b""
+        current = [line]
+    if current:
+        yield current_name, b"".join(current)
+
+
+def header_fields(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
+    """BODY[HEADER.FIELDS (names)] / BODY[HEADER.FIELDS.NOT (names)] (RFC 9051 6.4.5).
+
+    Field names compare case-insensitively; folded fields are kept whole, as written; the
+    result always ends with the blank line that terminates a header (CRLF). A last field
+    without a line ending gets a CRLF so that the result stays a valid header.
+    """
+    wanted = {n.lower().encode("ascii", "replace") for n in names}
+    out: list[bytes] = []
+    for name, text in _raw_fields(header):
+        if not name:
+            continue
+        if (name in wanted) != exclude:
+            out.append(text if text.endswith(b"\n") else text + b"\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)

@@ -1,0 +1,285 @@
+"""The MIME parser: raw message bytes -> tree of entities with byte offsets (RFC 2045, 2046).
+
+One forward pass over the message. Where each entity ends is decided by boundary lines of
+the multiparts that enclose it, found with one compiled regular expression per boundary
+stack, so the octets of a body are scanned in C, about once each; nothing is decoded.
+
+Boundary semantics follow Dovecot (our reference for BODYSTRUCTURE):
+
+* a boundary line is any line that *starts* with ``--`` + boundary (trailing junk ignored);
+  ``--`` + boundary + ``--`` closes the multipart;
+* the innermost multipart's boundary is tried first, then the enclosing ones: an enclosing
+  boundary ends the inner multiparts that were never closed;
+* the line break before a boundary line belongs to the boundary (RFC 2046 5.1.1), so a
+  part whose blank header line directly precedes the boundary has an empty body and a header
+  without that blank line;
+* a multipart with no boundary parameter, or whose boundary never appears, has no parts;
+* in a multipart/digest, parts without Content-Type are message/rfc822 (RFC 2046 5.1.5);
+* a message/rfc822 part is parsed as a message unless it is base64/quoted-printable encoded.
+
+Limits (defects recorded, never an error): beyond ``max_depth`` nested containers or
+``max_parts`` parts, a multipart or message/rfc822 is kept as an opaque
+application/octet-stream leaf (as Dovecot does), and the remaining parts of a multipart past
+``max_parts`` are not split out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mailkeep.mail.headers import Header, parse_header
+from mailkeep.mail.mimeparams import ContentInfo, ContentType, content_info, decode_params
+from mailkeep.mail.structure import Part
+
+_IDENTITY_ENCODINGS = frozenset({b"7bit", b"8bit", b"binary"})
+_BLANK_LINE = re.compile(rb"^(\r?\n)", re.M)
+_OCTET_STREAM = (b"application", b"octet-stream")
+
+
+@dataclass(slots=True)
+class Entity:
+    """A parsed entity: its :class:`Part`, its header and Content-* data, its children."""
+
+    part: Part
+    header: Header
+    content: ContentInfo
+    lines: int
+    """Line count of the content (LF octets), for BODYSTRUCTURE of text and messages."""
+    children: list[Entity] = field(default_factory=list)
+
+
+# A stop is the boundary line that ended an entity: (line start, end of the boundary
+# token, level). Level counts from the outermost multipart (0). None: end of the message.
+_Stop = tuple[int, int, int] | None
+
+
+class _Patterns:
+    """Regular expressions for one boundary stack (innermost boundary first)."""
+
+    __slots__ = ("boundary", "header", "stack")
+
+    def __init__(self, stack: tuple[bytes, ...]) -> None:
+        self.stack = stack
+        if stack:
+            alternatives = b"|".join(b"(" + re.escape(b) + b")" for b in stack)
+            self.boundary: re.Pattern[bytes] | None = re.compile(
+                rb"^--(?:" + alternatives + rb")", re.M
+            )
+            self.header = re.compile(rb"^(?:(\r?\n)|--(?:" + alternatives + rb"))", re.M)
+        else:
+            self.boundary = None
+            self.header = _BLANK_LINE
+
+    def level(self, group: int) -> int:
+        """Level of the boundary captured by group ``group`` (1-based among boundaries)."""
+        return len(self.stack) - group
+
+
+class _Parser:
+    def __init__(self, raw: bytes, max_parts: int, max_depth: int) -> None:
+        self.raw = raw
+        self.size = len(raw)
+        self.max_parts = max_parts
+        self.max_depth = max_depth
+        self.count = 0
+        self.defects: dict[str, None] = {}
+        self._patterns: dict[tuple[bytes, ...], _Patterns] = {}
+
+    def defect(self, text: str) -> None:
+        self.defects.setdefault(text, None)
+
+    def patterns(self, stack: tuple[bytes, ...]) -> _Patterns:
+        found = self._patterns.get(stack)
+        if found is None:
+            found = self._patterns[stack] = _Patterns(stack)
+        return found
+
+    def limit(self, line_start: int, floor: int) -> int:
+        """Where content ends before a boundary line: the line break before it is the
+        boundary's."""
+        raw = self.raw
+        end = line_start
+        if end >= 1 and raw[end - 1] == 0x0A:
+            end -= 1
+            if end >= 1 and raw[end - 1] == 0x0D:
+                end -= 1
+        return max(end, floor)
+
+    def next_stop(self, pats: _Patterns, pos: int) -> _Stop:
+        if pats.boundary is None:
+            return None
+        m = pats.boundary.search(self.raw, pos)
+        if m is None:
+            return None
+        assert m.lastindex is not None
+        return m.start(), m.end(), pats.level(m.lastindex)
+
+    def entity(
+        self, pos: int, stack: tuple[bytes, ...], depth: int, digest: bool = False
+    ) -> tuple[Entity, _Stop]:
+        raw = self.raw
+        pats = self.patterns(stack)
+        self.count += 1
+        stop: _Stop = None
+        known_stop = True  # the content is known to be empty, ended by ``stop``
+        m = pats.header.search(raw, pos)
+        if m is None:
+            body_start = self.size
+            if pos < self.size:
+                self.defect("header not terminated by a blank line")
+        elif m.lastindex == 1:
+            body_start = m.end()
+            known_stop = False
+        else:
+            assert m.lastindex is not None
+            stop = m.start(), m.end(), pats.level(m.lastindex - 1)
+            body_start = self.limit(m.start(), pos)
+            self.defect("header not terminated by a blank line")
+        header = parse_header(raw[pos:body_start])
+        if header.junk_lines:
+            self.defect("header line without a colon")
+        info = content_info(header.get)
+        if digest and info.content_type.type is None:
+            info = _with_type(info, ContentType(b"message", b"rfc822", ()))
+        if not known_stop and pats.boundary is not None:
+            first = pats.boundary.match(raw, body_start)
+            if first is not None:
+                assert first.lastindex is not None
+                stop = first.start(), first.end(), pats.level(first.lastindex)
+                body_start = self.limit(body_start, pos)
+                known_stop = True
+
+        container = info.is_multipart or info.is_message
+        if container and not known_stop:
+            if depth + 1 >= self.max_depth:
+                self.defect("MIME nesting too deep: inner parts kept opaque")
+                info = _as_opaque(info)
+                container = False
+            elif self.count >= self.max_parts:
+                self.defect("too many MIME parts: remaining parts kept opaque")
+                info = _as_opaque(info)
+                container = False
+
+        children: list[Entity] = []
+        if known_stop:
+            body_end = body_start
+        elif container and info.is_multipart:
+            body_end, stop = self.multipart(info, body_start, stack, depth, children)
+        elif container:
+            encoding = (info.encoding or b"7bit").lower()
+            if encoding in _IDENTITY_ENCODINGS:
+                child, stop = self.entity(body_start, stack, depth + 1)
+                children.append(child)
+                body_end = child.part.body_end
+            else:
+                self.defect("message/rfc822 with a transfer encoding: not parsed")
+                stop = self.next_stop(pats, body_start)
+                body_end = self.size if stop is None else self.limit(stop[0], body_start)
+        else:
+            stop = self.next_stop(pats, body_start)
+            body_end = self.size if stop is None else self.limit(stop[0], body_start)
+
+        part = _make_part(pos, body_start, body_end, info, [c.part for c in children])
+        lines = raw.count(b"\n", body_start, body_end)
+        return Entity(part, header, info, lines, children), stop
+
+    def multipart(
+        self,
+        info: ContentInfo,
+        body_start: int,
+        stack: tuple[bytes, ...],
+        depth: int,
+        children: list[Entity],
+    ) -> tuple[int, _Stop]:
+        raw = self.raw
+        outer = self.patterns(stack)
+        boundary = info.param(b"boundary")
+        if not boundary:
+            self.defect("multipart without a boundary parameter")
+            stop = self.next_stop(outer, body_start)
+            return (self.size if stop is None else self.limit(stop[0], body_start)), stop
+        inner_stack = (boundary, *stack)
+        own_level = len(stack)
+        inner = self.patterns(inner_stack)
+        digest = (info.content_type.subtype or b"").lower() == b"digest"
+        stop = self.next_stop(inner, body_start)
+        while True:
+            if stop is None:
+                self.defect("multipart not terminated by its closing boundary")
+                end = self.size
+                break
+            start, token_end, level = stop
+            if level != own_level:
+                self.defect("multipart not terminated by its closing boundary")
+                end = self.limit(start, body_start)
+                break
+            line_end = raw.find(b"\n", token_end)
+            next_line = self.size if line_end < 0 else line_end + 1
+            if raw.startswith(b"--", token_end):
+                stop = self.next_stop(outer, next_line)  # the epilogue runs to here
+                end = self.size if stop is None else self.limit(stop[0], body_start)
+                break
+            if self.count >= self.max_parts:
+                self.defect("too many MIME parts: remaining parts kept opaque")
+                stop = self.next_stop(outer, next_line)
+                end = self.size if stop is None else self.limit(stop[0], body_start)
+                break
+            child, stop = self.entity(next_line, inner_stack, depth + 1, digest)
+            children.append(child)
+        if not children:
+            self.defect("multipart without parts")
+        return end, stop
+
+
+def _with_type(info: ContentInfo, content_type: ContentType) -> ContentInfo:
+    return ContentInfo(
+        content_type,
+        info.encoding,
+        info.id,
+        info.description,
+        info.md5,
+        info.disposition,
+        info.language,
+        info.location,
+    )
+
+
+def _as_opaque(info: ContentInfo) -> ContentInfo:
+    params = info.content_type.params
+    return _with_type(info, ContentType(*_OCTET_STREAM, params))
+
+
+def _make_part(
+    header_start: int, body_start: int, body_end: int, info: ContentInfo, children: list[Part]
+) -> Part:
+    ct = info.content_type
+    if ct.type is None:
+        type_, subtype = "text", "plain"
+    else:
+        type_ = ct.type.decode("latin-1").lower()
+        subtype = (ct.subtype or b"").decode("latin-1").lower()
+    encoding = (info.encoding or b"7bit").decode("latin-1").lower()
+    return Part(
+        header_start,
+        body_start,
+        body_end,
+        type_,
+        subtype,
+        decode_params(ct.params),
+        encoding,
+        tuple(children),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MimeTree:
+    root: Entity
+    defects: tuple[str, ...]
+
+
+def parse_mime(raw: bytes, *, max_parts: int = 10_000, max_depth: int = 50) -> MimeTree:
+    """Parse ``raw`` into entities. Never raises on any input."""
+    parser = _Parser(raw, max(1, max_parts), max(1, min(max_depth, 200)))
+    root, _stop = parser.entity(0, (), 0)
+    return MimeTree(root, tuple(parser.defects))

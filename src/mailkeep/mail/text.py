@@ -1,0 +1,95 @@
+"""Search text and preview from the text parts of a parsed message.
+
+Only text/* parts are decoded (transfer encoding, then charset with U+FFFD for errors);
+attachments of other types are never touched. Parts with Content-Disposition: attachment
+still count when they are text (a .txt or .csv attachment is worth finding). HTML is
+reduced to its visible text. The extracted text is capped (``TEXT_LIMIT`` characters per
+message) so that one huge part cannot make delivery or the index slow.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from mailkeep.mail.charsets import decode_text
+from mailkeep.mail.mime import Entity
+from mailkeep.mail.structure import decode_transfer
+
+TEXT_LIMIT = 1_000_000
+"""Characters of body text kept per message for full-text search."""
+PREVIEW_LIMIT = 200
+"""RFC 8970 3: a preview is at most 200 characters."""
+
+_INVISIBLE = re.compile(
+    rb"<(script|style|head|title)\b[^>]*>.*?</\1\s*>|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
+    re.S | re.I,
+)
+_BLOCK_TAG = re.compile(
+    rb"<(?:br|p|div|tr|li|h[1-6]|table|blockquote|pre|hr)\b[^>]*>|</(?:p|div|tr|li|h[1-6]|table|blockquote|pre)\s*>",
+    re.I,
+)
+_TAG = re.compile(rb"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.M)
+
+
+def html_to_text(markup: bytes) -> bytes:
+    """Visible text of an HTML document (entities still encoded; see :func:`_decode_part`)."""
+    markup = _INVISIBLE.sub(b" ", markup)
+    markup = _BLOCK_TAG.sub(b"\n", markup)
+    return _TAG.sub(b"", markup)
+
+
+def _text_parts(root: Entity) -> list[Entity]:
+    out: list[Entity] = []
+    stack = [root]
+    while stack:
+        entity = stack.pop()
+        if entity.children:
+            stack.extend(reversed(entity.children))
+        elif entity.part.type == "text" and not entity.content.is_multipart:
+            out.append(entity)
+    return out
+
+
+def _decode_part(raw: bytes, entity: Entity, budget: int) -> str:
+    part = entity.part
+    # Decoding ~4 octets per character at worst covers the budget; never more than that.
+    end = min(part.body_end, part.body_start + budget * 4 + 4)
+    data = raw[part.body_start : end]
+    decoded = decode_transfer(data, part.encoding)
+    if decoded is None:
+        decoded = data
+    is_html = part.subtype == "html"
+    if is_html:
+        decoded = html_to_text(decoded)
+    text = decode_text(decoded, part.param("charset"))
+    if is_html:
+        text = html.unescape(text)
+    return text[:budget]
+
+
+def extract(raw: bytes, root: Entity) -> tuple[str, str]:
+    """(body text for search, RFC 8970 preview)."""
+    chunks: list[str] = []
+    budget = TEXT_LIMIT
+    preview = ""
+    preview_done = False
+    for entity in _text_parts(root):
+        if budget <= 0:
+            break
+        text = _decode_part(raw, entity, budget)
+        budget -= len(text)
+        chunks.append(text)
+        if not preview_done:
+            preview = make_preview(text)
+            preview_done = bool(preview)
+    return "\n".join(chunks), preview
+
+
+def make_preview(text: str) -> str:
+    """Quoted lines dropped, white space collapsed, at most 200 characters."""
+    sample = text[: PREVIEW_LIMIT * 50]
+    sample = _QUOTED_LINE.sub(" ", sample)
+    return _SPACES.sub(" ", sample).strip()[:PREVIEW_LIMIT]
