@@ -157,6 +157,8 @@ class Cursor:
             rest = self.line[self.pos :]
             if not rest.strip(b" "):
                 return
+        while self.peek() == 0x20:
+            self.pos += 1
         raise ParseError(f"unexpected {self.found()} after the command")
 
     # --- strings
@@ -195,8 +197,14 @@ class Cursor:
         self.pos = found.end()
         return unescape_quoted(found.group(1))
 
+    def _literal_here(self) -> bool:
+        """Whether a literal announcement (which the reader framed) stands here."""
+        return self.peek() in (0x7B, 0x7E) and _LITERAL_HERE.match(self.line, self.pos) is not None
+
     def astring(self, what: str = "astring") -> bytes:
         """``astring = 1*ASTRING-CHAR / string``."""
+        if self._literal_here():
+            return self.string(what)
         found = self.match(ASTRING_ATOM)
         if found is not None:
             return found.group()
@@ -213,6 +221,8 @@ class Cursor:
 
     def list_mailbox(self) -> bytes:
         """``list-mailbox = 1*list-char / string``."""
+        if self._literal_here():
+            return self.string("mailbox pattern")
         found = self.match(LIST_MAILBOX_ATOM)
         if found is not None:
             return found.group()

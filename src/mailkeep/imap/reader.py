@@ -292,6 +292,11 @@ class Reader:
         if self.line_mode:
             self.line_mode = False
             return LineReady(line)
+        if not line and not self._lines:
+            # An empty line between commands is ignored, as Dovecot and Cyrus do
+            # (clients add a stray CRLF after APPEND's literal).
+            self._line_bytes = 0
+            return None
         self._line_bytes += len(line) + 2
         announcement = LITERAL_TAIL.search(line) if line.endswith(b"}") else None
         if announcement is None:
