@@ -518,7 +518,7 @@ class ImapClient:
         return [r for r in result.untagged if isinstance(r, ListEntry)]
 
     async def status(self, mailbox: str, items: Iterable[str]) -> dict[str, int]:
-        result = await self.command(b"STATUS", self._mailbox(mailbox), _paren(items))
+        result = await self.command(b"STATUS", self.mailbox_arg(mailbox), _paren(items))
         found: dict[str, int] = {}
         for response in result.untagged:
             if isinstance(response, Status):
@@ -536,7 +536,7 @@ class ImapClient:
         """SELECT/EXAMINE (RFC 9051 6.3.2), with CONDSTORE or QRESYNC (RFC 7162 3.1.8,
         3.2.5) parameters. QRESYNC must have been ENABLEd first."""
         self.mailbox = MailboxState(mailbox, readonly=readonly)
-        parts: list[Arg] = [b"EXAMINE" if readonly else b"SELECT", self._mailbox(mailbox)]
+        parts: list[Arg] = [b"EXAMINE" if readonly else b"SELECT", self.mailbox_arg(mailbox)]
         if qresync is not None:
             inner = f"{qresync.uidvalidity} {qresync.modseq}"
             if qresync.known_uids:
@@ -683,7 +683,7 @@ class ImapClient:
             if not isinstance(message, bytes):
                 raise ValueError("size is required for a file")
             size = len(message)
-        parts: list[Arg] = [b"APPEND", self._mailbox(mailbox)]
+        parts: list[Arg] = [b"APPEND", self.mailbox_arg(mailbox)]
         flag_list = list(flags)
         if flag_list:
             parts.append(_paren(flag_list))
@@ -706,28 +706,28 @@ class ImapClient:
         return (await self.command(b"UID EXPUNGE", uids.encode())).untagged
 
     async def uid_copy(self, uids: str, mailbox: str) -> CommandResult:
-        return await self.command(b"UID COPY", uids.encode(), self._mailbox(mailbox))
+        return await self.command(b"UID COPY", uids.encode(), self.mailbox_arg(mailbox))
 
     async def uid_move(self, uids: str, mailbox: str) -> CommandResult:
         """MOVE (RFC 6851)."""
         if "MOVE" not in self.capabilities:
             raise ProtocolError(f"{self.endpoint.host} lacks MOVE")
-        return await self.command(b"UID MOVE", uids.encode(), self._mailbox(mailbox))
+        return await self.command(b"UID MOVE", uids.encode(), self.mailbox_arg(mailbox))
 
     async def create(self, mailbox: str) -> None:
-        await self.command(b"CREATE", self._mailbox(mailbox))
+        await self.command(b"CREATE", self.mailbox_arg(mailbox))
 
     async def delete(self, mailbox: str) -> None:
-        await self.command(b"DELETE", self._mailbox(mailbox))
+        await self.command(b"DELETE", self.mailbox_arg(mailbox))
 
     async def rename(self, old: str, new: str) -> None:
-        await self.command(b"RENAME", self._mailbox(old), self._mailbox(new))
+        await self.command(b"RENAME", self.mailbox_arg(old), self.mailbox_arg(new))
 
     async def subscribe(self, mailbox: str) -> None:
-        await self.command(b"SUBSCRIBE", self._mailbox(mailbox))
+        await self.command(b"SUBSCRIBE", self.mailbox_arg(mailbox))
 
     async def unsubscribe(self, mailbox: str) -> None:
-        await self.command(b"UNSUBSCRIBE", self._mailbox(mailbox))
+        await self.command(b"UNSUBSCRIBE", self.mailbox_arg(mailbox))
 
     @contextlib.asynccontextmanager
     async def idle(self) -> AsyncIterator[asyncio.Queue[Untagged]]:
@@ -784,7 +784,8 @@ class ImapClient:
             return Literal(raw, len(raw))
         return quote(raw)
 
-    def _mailbox(self, name: str) -> Arg:
+    def mailbox_arg(self, name: str) -> Arg:
+        """A mailbox name as a command argument (mUTF-7 unless UTF8=ACCEPT is enabled)."""
         if "UTF8=ACCEPT" in self.enabled:
             return self._astring(name)
         return quote(encode_mailbox(name))
