@@ -20,6 +20,7 @@ class MUTF7Error(ValueError):
 
 
 _DIRECT = re.compile(r"[\x20-\x25\x27-\x7e]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SHIFTED = re.compile(rb"&([A-Za-z0-9+,]*)(-?)")
 
 
@@ -100,8 +101,6 @@ def _decode_run(b64: bytes, offset: int) -> str:
         raise MUTF7Error(f"bad base64 at offset {offset}: {exc}") from None
     if binascii.b2a_base64(data, newline=False).rstrip(b"=") != padded.rstrip(b"="):
         raise MUTF7Error(f"encoded run at offset {offset} has non-zero padding bits")
-    if len(data) % 2:
-        raise MUTF7Error(f"encoded run at offset {offset} is not whole UTF-16 units")
     try:
         text = data.decode("utf-16-be")
     except UnicodeDecodeError:
@@ -129,10 +128,11 @@ def decode_mailbox(raw: bytes, *, utf8: bool) -> str:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MUTF7Error(f"mailbox name is not valid UTF-8 at offset {exc.start}") from None
-        if any(ch < "\x20" or ch == "\x7f" for ch in text):
-            raise MUTF7Error("mailbox name contains a control character")
-        return text
-    return decode(raw)
+    else:
+        text = decode(raw)
+    if _CONTROL.search(text):
+        raise MUTF7Error("mailbox name contains a control character")
+    return text
 
 
 def encode_mailbox(name: str, *, utf8: bool) -> bytes:
