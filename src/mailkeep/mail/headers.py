@@ -12,7 +12,7 @@ are replaced by U+FFFD (UTF-8), as Dovecot does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _NUL_REPLACEMENT = "\ufffd".encode()
@@ -91,14 +91,17 @@ def unfold(value: bytes) -> bytes:
     return value.replace(b"\r", b"").replace(b"\n", b"")
 
 
-def _raw_fields(header: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(lowercased name, raw text including line endings) per field; stops at the blank line."""
+def _raw_fields(header: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """(lowercased name, raw text with line endings) per field, and the blank line that ends
+    the header (empty when it has none)."""
+    fields: list[tuple[bytes, bytes]] = []
     lines = header.split(b"\n")
-    count = len(lines)
-    current_name = b""
+    last = len(lines) - 1
+    name = b""
     current: list[bytes] = []
+    blank = b""
     for i, line in enumerate(lines):
-        if i < count - 1:
+        if i < last:
             line += b"\n"
         elif not line:
             break
@@ -106,30 +109,29 @@ def _raw_fields(header: bytes) -> Iterator[tuple[bytes, bytes]]:
             current.append(line)
             continue
         if current:
-            yield current_name, b"".join(current)
+            fields.append((name, b"".join(current)))
             current = []
         if line in (b"\r\n", b"\n"):
-            return
+            blank = line
+            break
         colon = line.find(b":")
-        current_name = line[:colon].rstrip(b" \t").lower() if colon > 0 else b""
+        # A line without a colon is kept as a "field" named by the whole line (Dovecot).
+        name = (line[:colon] if colon > 0 else line).rstrip(b" \t\r\n").lower()
         current = [line]
     if current:
-        yield current_name, b"".join(current)
+        fields.append((name, b"".join(current)))
+    return fields, blank
 
 
 def header_fields(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
     """BODY[HEADER.FIELDS (names)] / BODY[HEADER.FIELDS.NOT (names)] (RFC 9051 6.4.5).
 
     Field names compare case-insensitively; folded fields are kept whole, as written; the
-    result always ends with the blank line that terminates a header (CRLF). A last field
-    without a line ending gets a CRLF so that the result stays a valid header.
+    blank line that ends the header is kept (a header without one, at the end of a
+    truncated message, gets none: the octets are returned as they are, like Dovecot does).
     """
     wanted = {n.lower().encode("ascii", "replace") for n in names}
-    out: list[bytes] = []
-    for name, text in _raw_fields(header):
-        if not name:
-            continue
-        if (name in wanted) != exclude:
-            out.append(text if text.endswith(b"\n") else text + b"\r\n")
-    out.append(b"\r\n")
+    fields, blank = _raw_fields(header)
+    out = [text for name, text in fields if (name in wanted) != exclude]
+    out.append(blank)
     return b"".join(out)

@@ -17,10 +17,10 @@ Boundary semantics follow Dovecot (our reference for BODYSTRUCTURE):
 * in a multipart/digest, parts without Content-Type are message/rfc822 (RFC 2046 5.1.5);
 * a message/rfc822 part is parsed as a message unless it is base64/quoted-printable encoded.
 
-Limits (defects recorded, never an error): beyond ``max_depth`` nested containers or
-``max_parts`` parts, a multipart or message/rfc822 is kept as an opaque
-application/octet-stream leaf (as Dovecot does), and the remaining parts of a multipart past
-``max_parts`` are not split out.
+Limits (defects recorded, never an error), as Dovecot applies them: a multipart or
+message/rfc822 that would nest ``max_depth`` deep is kept as an opaque
+application/octet-stream leaf; the ``max_parts``-th part (counting the message itself) takes
+the whole rest of the message as its content.
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ class _Parser:
         info = content_info(header.get)
         if digest and info.content_type.type is None:
             info = _with_type(info, ContentType(b"message", b"rfc822", ()))
-        if not known_stop and pats.boundary is not None:
+        if not known_stop and pats.boundary is not None and not info.is_multipart:
+            # (a multipart's own boundary, tried first, may be the very next line)
             first = pats.boundary.match(raw, body_start)
             if first is not None:
                 assert first.lastindex is not None
@@ -151,19 +152,24 @@ class _Parser:
                 known_stop = True
 
         container = info.is_multipart or info.is_message
+        last = self.count >= self.max_parts
         if container and not known_stop:
             if depth + 1 >= self.max_depth:
                 self.defect("MIME nesting too deep: inner parts kept opaque")
                 info = _as_opaque(info)
                 container = False
-            elif self.count >= self.max_parts:
-                self.defect("too many MIME parts: remaining parts kept opaque")
+            elif last:
                 info = _as_opaque(info)
                 container = False
 
         children: list[Entity] = []
         if known_stop:
             body_end = body_start
+        elif last:
+            # The last part allowed: like Dovecot, it takes the rest of the message.
+            self.defect("too many MIME parts: the rest of the message is one part")
+            body_end = self.size
+            stop = None
         elif container and info.is_multipart:
             body_end, stop = self.multipart(info, body_start, stack, depth, children)
         elif container:
@@ -218,11 +224,6 @@ class _Parser:
             next_line = self.size if line_end < 0 else line_end + 1
             if raw.startswith(b"--", token_end):
                 stop = self.next_stop(outer, next_line)  # the epilogue runs to here
-                end = self.size if stop is None else self.limit(stop[0], body_start)
-                break
-            if self.count >= self.max_parts:
-                self.defect("too many MIME parts: remaining parts kept opaque")
-                stop = self.next_stop(outer, next_line)
                 end = self.size if stop is None else self.limit(stop[0], body_start)
                 break
             child, stop = self.entity(next_line, inner_stack, depth + 1, digest)

@@ -49,12 +49,15 @@ def _parse_params(lex: Lexer) -> Params:
             plain.append((key, value))
             continue
         rest = key[star + 1 :]
-        digits = len(rest) - len(rest.lstrip(b"0123456789"))
-        index = int(rest[:digits]) if digits else 0
-        rest = rest[digits:]
-        extended = rest.startswith(b"*")
-        if extended:
-            rest = rest[1:]
+        if not rest:  # "name*": one extended (charset'language'value) parameter
+            index, extended = 0, True
+        else:
+            digits = len(rest) - len(rest.lstrip(b"0123456789"))
+            index = int(rest[:digits]) if digits else 0
+            rest = rest[digits:]
+            extended = rest.startswith(b"*")
+            if extended:
+                rest = rest[1:]
         if rest:
             plain.append((key, value))
         else:
