@@ -127,8 +127,11 @@ async def serve(
 ) -> None:
     """Run the listeners until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate."""
     tls = app.tls
+    specs = listener_specs(app, addresses)
+    if not specs:
+        raise OSError("no listener is enabled: nothing to serve")
     listeners = Listeners(
-        listener_specs(app, addresses),
+        specs,
         gate=app.gate,
         tls_context=None if tls is None else (lambda: tls.context),
         proxy_protocol=app.config.listeners.proxy_protocol,

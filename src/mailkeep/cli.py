@@ -97,12 +97,19 @@ def run_async(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
     default=None,
     help="Config file (default: mailkeep.toml in the data directory).",
 )
-@click.option("--log-level", default="info", show_default=True, help="debug, info, warning.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Logging detail (default: info for serve, warning for other commands).",
+)
 @click.pass_context
-def main(ctx: click.Context, data: Path, config_file: Path | None, log_level: str) -> None:
+def main(ctx: click.Context, data: Path, config_file: Path | None, log_level: str | None) -> None:
     """mailkeep: a mail server that keeps mail on the server (IMAP, POP3, SMTP, LMTP)."""
+    if log_level is None:
+        log_level = "info" if ctx.invoked_subcommand == "serve" else "warning"
     logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
+        level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
