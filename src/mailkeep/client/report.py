@@ -20,7 +20,9 @@ class RunReport:
     folders: int = 0
     """Folders created, renamed or deleted (sync)."""
     skipped: list[str] = field(default_factory=list)
-    """What was deliberately not done, with the reason (partial success)."""
+    """What could not be done or was refused, with the reason (partial success: exit 8)."""
+    notes: list[str] = field(default_factory=list)
+    """Decisions worth telling (a folder recreated, UIDs renumbered by the server)."""
     dry_run: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -46,6 +48,7 @@ class RunReport:
         self.bytes += other.bytes
         self.folders += other.folders
         self.skipped.extend(other.skipped)
+        self.notes.extend(other.notes)
 
 
 def _human(octets: int) -> str:

@@ -308,7 +308,7 @@ class Syncer:
                 self.state.remove_folder(row.id)
             return
         # Changed on the server since, or not confirmed: bring it back locally.
-        self.report.skipped.append(f"folder {row.remote}: deleted locally, kept on the server")
+        self.report.notes.append(f"folder {row.remote}: deleted locally, kept on the server")
         if not self.options.dry_run:
             box = self.store.create_folder(self._folder_of(row.remote))
             self.state.clear_messages(row.id)
@@ -351,7 +351,7 @@ class Syncer:
                 self.store.delete_folder(folder)
                 self.state.remove_folder(row.id)
             return
-        self.report.skipped.append(f"folder {row.remote}: deleted on the server, recreated")
+        self.report.notes.append(f"folder {row.remote}: deleted on the server, recreated")
         if not self.options.dry_run:
             await self.client.create(row.remote)
             self.state.clear_messages(row.id)
@@ -473,7 +473,7 @@ class FolderSync:
 
     async def _uidvalidity_changed(self, mailbox: MailboxState) -> None:
         """RFC 9051 2.3.1.1: the old UIDs mean nothing now. Re-pair by Message-ID + size."""
-        self.report.skipped.append(
+        self.report.notes.append(
             f"{self.remote_name}: UIDVALIDITY changed, messages matched again by Message-ID"
         )
         remote: dict[tuple[str | None, int], list[int]] = {}

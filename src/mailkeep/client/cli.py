@@ -1,0 +1,398 @@
+"""Click commands of the client tools: ``fetch``, ``sync`` and ``accounts``, mounted by the
+main CLI on the ``mailkeep`` group (``COMMANDS``).
+
+Output: a rich progress bar on a terminal for long runs, then one summary line
+(``12 new, 3 changed, 1 deleted, 2.1 MiB``); ``--json`` prints one JSON object per run
+instead (``{"ok": true, "new": ..., "changed": ..., "deleted": ..., "bytes": ...}``, or
+``{"ok": false, "error": ..., "exit_code": ...}``). Errors go to stderr as
+``mailkeep: error: ...``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from mailkeep.client.accounts import Account, accounts_path, load_account, load_accounts
+from mailkeep.client.errors import ClientConfigError, ClientError, PartialFailure
+from mailkeep.client.fetcher import FetchOptions, FetchPolicy, fetch_account
+from mailkeep.client.fetcher import watch as fetch_watch
+from mailkeep.client.login import open_imap, open_pop3
+from mailkeep.client.report import NoProgress, RunReport
+from mailkeep.client.report import Progress as ProgressSink
+from mailkeep.client.sync import SyncOptions, sync_account
+from mailkeep.client.sync import watch as sync_watch
+from mailkeep.errors import MailkeepError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0   success          4  authentication failed   7  protocol error
+  1   unexpected bug   5  TLS failure             8  partial: something skipped
+  2   usage error      6  network failure       130  interrupted
+  3   configuration error (accounts file, password command)"""
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RichProgress:
+    """Messages and bytes, on stderr, only on a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.messages: Any = None
+        self.octets: Any = None
+
+    def start(self, label: str, messages: int, octets: int) -> None:
+        if messages < 2:
+            return
+        self.progress.start()
+        self.messages = self.progress.add_task(label, total=messages)
+
+    def advance(self, messages: int, octets: int) -> None:
+        if self.messages is not None:
+            self.progress.advance(self.messages, messages)
+
+    def finish(self) -> None:
+        if self.messages is not None:
+            self.progress.stop()
+            self.messages = None
+
+
+def _progress(as_json: bool) -> ProgressSink:
+    console = Console(stderr=True)
+    if as_json or not console.is_terminal:
+        return NoProgress()
+    return RichProgress(console)
+
+
+def _emit(report: RunReport, as_json: bool, account: str) -> None:
+    if as_json:
+        data = {"ok": not report.skipped, "account": account, **report.to_dict()}
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    for skipped in report.skipped:
+        click.echo(f"skipped: {skipped}", err=True)
+    click.echo(f"{account}: {report.summary()}")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def handles_errors(function: F) -> F:
+    """Map failures onto the documented exit codes, once for every command."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            _fail("interrupted (the next run resumes where this one stopped)", 130, as_json)
+        except ClientError as exc:
+            _fail(str(exc), exc.exit_code, as_json)
+        except MailkeepError as exc:
+            _fail(str(exc), 1, as_json)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            _fail(f"unexpected failure (a bug): {exc!r}", 1, as_json)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
+    click.echo(f"mailkeep: error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _account(accounts_file: str | None, name: str, protocol: str) -> Account:
+    account = load_account(accounts_path(accounts_file), name)
+    if account.protocol != protocol:
+        command = "fetch" if account.protocol == "pop3" else "sync"
+        raise ClientConfigError(
+            f"account {name} is a {account.protocol} account: use 'mailkeep {command} {name}'"
+        )
+    return account
+
+
+accounts_option = click.option(
+    "--accounts",
+    "accounts_file",
+    envvar="MAILKEEP_ACCOUNTS",
+    metavar="FILE",
+    help="Accounts file (default ~/.config/mailkeep/accounts.toml; env MAILKEEP_ACCOUNTS).",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON object per run instead of text."
+)
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Show what would be done; change nothing anywhere."
+)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.argument("account_name", metavar="ACCOUNT")
+@click.option("--headers-only", is_flag=True, help="Download only headers (TOP n 0).")
+@click.option("--leave-on-server", is_flag=True, help="Never delete messages on the server.")
+@click.option(
+    "--delete-after",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Delete on the server DAYS days after download.",
+)
+@click.option(
+    "--delete-when-trashed",
+    is_flag=True,
+    help="Delete on the server what was deleted (or flagged T) locally.",
+)
+@click.option(
+    "--complete",
+    multiple=True,
+    metavar="ID",
+    help="Download in full a header-only message (UIDL or Maildir key; 'all').",
+)
+@click.option(
+    "--complete-flagged", is_flag=True, help="Download in full header-only messages flagged F."
+)
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Keep running, fetching every SECONDS.",
+)
+@dry_run_option
+@json_option
+@accounts_option
+@handles_errors
+def fetch(
+    account_name: str,
+    headers_only: bool,
+    leave_on_server: bool,
+    delete_after: float | None,
+    delete_when_trashed: bool,
+    complete: tuple[str, ...],
+    complete_flagged: bool,
+    watch: float | None,
+    dry_run: bool,
+    as_json: bool,
+    accounts_file: str | None,
+) -> None:
+    """Download new mail of a POP3 ACCOUNT into its Maildir.
+
+    Without a policy option the account's 'policy' applies (default: delete from the
+    server once safely stored). Policy options combine: --leave-on-server keeps
+    everything unless --delete-after or --delete-when-trashed says otherwise. Nothing is
+    deleted on the server before it is written and synced to disk locally, and header-only
+    messages are never deleted on the server.
+    """
+    account = _account(accounts_file, account_name, "pop3")
+    if leave_on_server or delete_after is not None or delete_when_trashed:
+        policy = FetchPolicy(True, delete_after, delete_when_trashed)
+    else:
+        policy = FetchPolicy.parse(account.policy)
+    options = FetchOptions(
+        policy=policy,
+        headers_only=headers_only,
+        complete=frozenset(complete),
+        complete_flagged=complete_flagged,
+        dry_run=dry_run,
+    )
+    password = account.password()
+    if watch is not None:
+        _run(
+            fetch_watch(
+                account, password, options, watch, lambda r: _emit(r, as_json, account.name)
+            )
+        )
+        return
+    report = _run(fetch_account(account, password, options, _progress(as_json)))
+    _emit(report, as_json, account.name)
+    if report.skipped:
+        raise SystemExit(PartialFailure.exit_code)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.argument("account_name", metavar="ACCOUNT")
+@click.option(
+    "--folder",
+    "folders",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only folders matching PATTERN ('INBOX', 'Lists/*'); repeatable.",
+)
+@click.option(
+    "--no-qresync",
+    is_flag=True,
+    help="Do not use CONDSTORE/QRESYNC even if offered (compare all UIDs and flags).",
+)
+@click.option("--yes", is_flag=True, help="Confirm folder and mass deletions without asking.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep running: IDLE on INBOX and sync on every change (and every --interval).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --watch: also sync this often (local changes).",
+)
+@dry_run_option
+@json_option
+@accounts_option
+@handles_errors
+def sync(
+    account_name: str,
+    folders: tuple[str, ...],
+    no_qresync: bool,
+    yes: bool,
+    watch: bool,
+    interval: float,
+    dry_run: bool,
+    as_json: bool,
+    accounts_file: str | None,
+) -> None:
+    """Synchronise an IMAP ACCOUNT with its Maildir, both ways.
+
+    \b
+    New messages, flags (S R F T D), deletions and folders go both ways.
+    Flags merge: a change on either side since the last sync wins; changes on
+    both sides combine. A deletion wins over a flag change. A folder deleted on
+    one side is deleted on the other only if that side has not changed since
+    the last sync (and after confirmation); otherwise it is recreated. Deleting
+    more than half of a folder's messages (10 or more) asks first; without a
+    terminal, use --yes or the deletions are skipped (exit 8).
+    Local changes made offline are pushed by the next run; an interrupted run
+    resumes without duplicates.
+    """
+    account = _account(accounts_file, account_name, "imap")
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if sys.stdin.isatty() and not as_json:
+            return click.confirm(question, default=False, err=True)
+        return False
+
+    options = SyncOptions(
+        folders=folders or account.folders,
+        use_qresync=not no_qresync,
+        dry_run=dry_run,
+        confirm=confirm,
+    )
+    password = account.password()
+    if watch:
+        _run(
+            sync_watch(
+                account, password, options, interval, lambda r: _emit(r, as_json, account.name)
+            )
+        )
+        return
+    started = time.monotonic()
+    report = _run(sync_account(account, password, options, _progress(as_json)))
+    report.details["seconds"] = round(time.monotonic() - started, 3)
+    _emit(report, as_json, account.name)
+    if report.skipped:
+        raise SystemExit(PartialFailure.exit_code)
+
+
+@click.group()
+def accounts() -> None:
+    """List and check the client tools' accounts."""
+
+
+@accounts.command("list")
+@json_option
+@accounts_option
+@handles_errors
+def accounts_list(as_json: bool, accounts_file: str | None) -> None:
+    """Show the accounts of the accounts file."""
+    path = accounts_path(accounts_file)
+    found = load_accounts(path)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": a.name,
+                        "protocol": a.protocol,
+                        "server": a.server,
+                        "port": a.port,
+                        "tls": a.tls.value,
+                        "user": a.user,
+                        "local": str(a.local),
+                    }
+                    for a in found.values()
+                ]
+            )
+        )
+        return
+    for a in found.values():
+        click.echo(
+            f"{a.name}\t{a.protocol}\t{a.user}@{a.server}:{a.port} ({a.tls.value})\t{a.local}"
+        )
+
+
+@accounts.command("check")
+@click.argument("account_name", metavar="ACCOUNT")
+@json_option
+@accounts_option
+@handles_errors
+def accounts_check(account_name: str, as_json: bool, accounts_file: str | None) -> None:
+    """Connect and log in to ACCOUNT; show the server's capabilities."""
+    account = load_account(accounts_path(accounts_file), account_name)
+    password = account.password()
+
+    async def check() -> list[str]:
+        if account.protocol == "imap":
+            client = await open_imap(account, password)
+            capabilities = sorted(client.capabilities)
+            await client.logout()
+            return capabilities
+        pop = await open_pop3(account, password)
+        capabilities = sorted(pop.capabilities)
+        await pop.quit()
+        return capabilities
+
+    capabilities = _run(check())
+    if as_json:
+        click.echo(json.dumps({"ok": True, "account": account.name, "capabilities": capabilities}))
+    else:
+        click.echo(f"{account.name}: login OK; server offers {' '.join(capabilities)}")
+
+
+COMMANDS: list[click.Command] = [fetch, sync, accounts]
