@@ -198,7 +198,7 @@ def test_serve_prints_listeners_and_stops_on_sigterm(data: Path) -> None:
         taken = probe.getsockname()[1]
         # A port in use: a clear refusal, not a traceback.
         failing = _serve(data, *OFF, f"--lmtp=127.0.0.1:{taken}")
-        out, err = failing.communicate(timeout=60)
+        _, err = failing.communicate(timeout=60)
         assert failing.returncode == 1
         assert f"cannot listen for lmtp on 127.0.0.1:{taken}" in err
         assert "Traceback" not in err
