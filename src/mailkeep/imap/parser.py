@@ -524,6 +524,7 @@ def _list(cur: Cursor, uid: bool) -> c.List:
             while cur.try_sp():
                 select.append(cur.keyword("LIST selection option"))
             cur.char(b")", "')' to close LIST selection options")
+        select = list(dict.fromkeys(select))  # RFC 9051 6.3.9: a repeated option counts once
         for option in select:
             if option not in _LIST_SELECT:
                 raise ParseError(f"unknown LIST selection option {option}")
@@ -559,7 +560,8 @@ def _list(cur: Cursor, uid: bool) -> c.List:
                 cur.sp("after STATUS")
                 status = _status_items(cur)
             elif option in _LIST_RETURN:
-                returns.append(option)
+                if option not in returns:
+                    returns.append(option)
             else:
                 raise ParseError(f"unknown LIST return option {option}")
     return c.List(reference, tuple(patterns), tuple(select), tuple(returns), status, extended)

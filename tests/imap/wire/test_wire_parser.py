@@ -181,6 +181,55 @@ RFC_EXAMPLES: list[bytes] = [
     b"A003 REPLACE 4 Drafts (\\Seen \\Draft) {%d}\r\n%s" % (len(MSG), MSG),
     b"A004 UID REPLACE 2004 Drafts {%d+}\r\n%s" % (len(MSG), MSG),
     b"a STATUS INBOX (SIZE APPENDLIMIT DELETED UNSEEN UIDVALIDITY RECENT)",
+    # More RFC 9051 examples (sections 6 and 7.1, including lowercase ones)
+    b"A01 STARTTLS",
+    b"A03 AUTHENTICATE PLAIN dGVzdAB0ZXN0AHRlc3Q=",
+    b"a1 ENABLE CONDSTORE",
+    b"A005 CREATE NonNormalized",
+    b"A687 DELETE foo",
+    b'A86 LIST "" %',
+    b"1001 RENAME X Y",
+    b"1002 SUBSCRIBE Y",
+    b'A01 LIST "" "*"',
+    b'A06 LIST (REMOTE) "" "*" RETURN (SUBSCRIBED)',
+    b'C04 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)',
+    b'D03 LIST (RECURSIVEMATCH SUBSCRIBED) "" "*2"',
+    b'a1 LIST "" ("foo")',
+    b'a2 LIST (SUBSCRIBED) "" "foo/*"',
+    b'a3 LIST (SUBSCRIBED RECURSIVEMATCH) "" foo RETURN (CHILDREN)',
+    b'a1 LIST (REMOTE) "" *',
+    b'a2 LIST () "" %',
+    b'a3.1 LIST "" (% music/rock)',
+    b'A002 CREATE "INBOX.Sent Mail"',
+    b'A003 LIST (SPECIAL-USE) "#mh/" "*"',
+    b'A002 LIST "" "Other Users/%"',
+    b'A003 LIST "" "#Users/Mike/%"',
+    b'A002 LIST "" "~mark/%"',
+    b"A003 APPEND saved-messages (\\Seen) {%d+}\r\n%s" % (len(MSG), MSG),
+    b"A005 UID COPY 305:310 meeting",
+    b"A006 COPY 2 funny",
+    b"A003 FETCH 4 ALL",
+    b"A284 SEARCH RETURN (MIN) UNSEEN",
+    b"A286 SEARCH RETURN (COUNT) DELETED",
+    b"A283 FETCH $ (UID INTERNALDATE FLAGS BODY.PEEK[HEADER])",
+    b"A301 UID SEARCH UID $ SMALLER 4096",
+    b"A301 UID SEARCH $ SMALLER 4096",
+    b"P283 SEARCH CHARSET UTF-8 (OR $ 1,3000:3021) TEXT {8+}\r\n\xd0\xbc\xd0\xb0\xd1\x82\xd1\x8c",
+    b'E283 COPY $ "Other Messages"',
+    b"F284 STORE $ +FLAGS.Silent (\\Deleted)",
+    b'C285 SEARCH RETURN (MAX SAVE MIN) SINCE 12-Feb-2006 NOT FROM "Smith"',
+    b"A999 UID SEARCH 1:100 UID 443:557",
+    b"o356 RENAME this that",
+    b'b LOGIN "fred" "foo"',
+    b'l create "///////"',
+    b'k1 select "/archive/projects/experiment-iv"',
+    b'k2 status "/archive/projects/experiment-iv" (messages)',
+    b"h search from maria@example.com",
+    b"m356 DELETE Notes",
+    b"m STORE 42 FLAGS f1 f2 f3 f4 f5",
+    b"n1 uid copy 1:* oldmail",
+    b"A222 COPY 1:2 owatagusiam",
+    b"A001 LOGIN fred blurdybloop",
     # FETCH macros and every attribute
     b"a FETCH 1 ALL",
     b"a FETCH 1:2 FAST",
@@ -465,6 +514,8 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b"a1 CREATE x (SIZE 4)", "unknown CREATE parameter SIZE"),
     (b"a1 REPLACE 0 Drafts {1}\r\nx", "message number must not be zero"),
     (b"a1 FETCH 4294967296 FLAGS", "out of range"),
+    (b"A442 XPIG-LATIN", "unknown command XPIG-LATIN"),
+    (b"B283 SEARCH RETURN (SAVE) CHARSET KOI8-R (OR $ 1,3000:3021) TEXT {4}\r\nXXXX", "KOI8-R"),
 ]
 
 
@@ -472,7 +523,7 @@ MALFORMED: list[tuple[bytes, str]] = [
 def test_malformed_command_gives_reason(line: bytes, reason: str) -> None:
     err = error(line)
     assert reason in err.reason
-    assert err.kind in (ErrorKind.SYNTAX, ErrorKind.UNKNOWN_COMMAND)
+    assert err.kind in (ErrorKind.SYNTAX, ErrorKind.UNKNOWN_COMMAND, ErrorKind.BADCHARSET)
 
 
 def test_error_keeps_tag_and_command_name() -> None:
