@@ -30,7 +30,7 @@ the larger limits after login) takes effect exactly from the next octet.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailkeep.imap.commands import Command
 from mailkeep.imap.parser import ParseError, decode_base64, parse_command
@@ -91,6 +91,8 @@ class LiteralRefused:
     limit: int
     command: str
     synchronizing: bool
+    reason: str = field(default="", compare=False)
+    """Human-readable, for the response text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +188,8 @@ class Connection:
                 return self._mode_line(line)
             case ContinuationNeeded(tag, size):
                 return NeedContinuation(CONTINUATION_TEXT, tag, size)
-            case LiteralTooLarge(tag, command, size, limit, synchronizing):
-                return LiteralRefused(tag, size, limit, command, synchronizing)
+            case LiteralTooLarge(tag, command, size, limit, synchronizing, reason):
+                return LiteralRefused(tag, size, limit, command, synchronizing, reason)
             case FramingError(tag, reason, kind):
                 if self._mode is not Mode.COMMAND:
                     tag = self._mode_tag

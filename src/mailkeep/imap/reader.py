@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from mailkeep.config import LimitsConfig
 from mailkeep.imap.grammar import LITERAL_TAIL, TAG
 
 MB = 1024 * 1024
@@ -47,6 +48,19 @@ class Limits:
     max_command_unauthenticated: int = 16 * 1024
     literal_minus: bool = False
     """True when LITERAL- (not LITERAL+) is advertised: ``{n+}`` over 4096 is refused."""
+
+    @classmethod
+    def from_config(cls, config: LimitsConfig) -> Limits:
+        """The limits the operator configured: ``max_message`` bounds one literal and a
+        MULTIAPPEND may carry two such messages; before login, lines are at most 8 KiB."""
+        return cls(
+            max_line=config.max_line,
+            max_literal=config.max_message,
+            max_command=2 * config.max_message,
+            max_line_unauthenticated=min(config.max_line, 8 * 1024),
+            max_literal_unauthenticated=config.max_literal_unauthenticated,
+            max_command_unauthenticated=2 * config.max_literal_unauthenticated,
+        )
 
 
 DEFAULT_LIMITS = Limits()
@@ -110,6 +124,7 @@ class LiteralTooLarge:
     size: int
     limit: int
     synchronizing: bool
+    reason: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +339,14 @@ class Reader:
         if not synchronizing and self.limits.literal_minus:
             limit = min(limit, LITERAL_MINUS_LIMIT)
         if size > limit:
-            event = LiteralTooLarge(tag, command_name_of(first), size, max(limit, 0), synchronizing)
+            limit = max(limit, 0)
+            if limit == LITERAL_MINUS_LIMIT and not synchronizing and self.limits.literal_minus:
+                reason = f"non-synchronizing literal over {limit} octets (LITERAL-, RFC 7888)"
+            elif limit < self.max_literal:
+                reason = f"literal of {size} octets exceeds what is left of the command limit"
+            else:
+                reason = f"literal of {size} octets exceeds the limit of {limit}"
+            event = LiteralTooLarge(tag, command_name_of(first), size, limit, synchronizing, reason)
             self._reset_command()
             if not synchronizing:
                 self._start_skip(size)

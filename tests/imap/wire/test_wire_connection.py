@@ -3,6 +3,7 @@ limits and bounded memory, IDLE, AUTHENTICATE, STARTTLS and COMPRESS hand-offs."
 
 from __future__ import annotations
 
+from mailkeep.config import LimitsConfig
 from mailkeep.imap import commands as c
 from mailkeep.imap.connection import (
     AuthResponse,
@@ -59,7 +60,10 @@ def test_multiappend_continuation_between_messages() -> None:
 def test_literal_over_limit_is_refused_before_reading() -> None:
     conn = Connection()  # before login: 8 KiB literals
     conn.receive_data(b"a LOGIN {9000}\r\n")
-    assert drain(conn) == [LiteralRefused("a", 9000, 8 * 1024, "LOGIN", True)]
+    [refused] = drain(conn)
+    assert refused == LiteralRefused("a", 9000, 8 * 1024, "LOGIN", True)
+    assert isinstance(refused, LiteralRefused)
+    assert refused.reason == "literal of 9000 octets exceeds the limit of 8192"
     conn.receive_data(b"b NOOP\r\n")
     assert drain(conn) == [CommandReceived("b", c.Noop())]
 
@@ -164,6 +168,8 @@ def test_literal_minus_limits_non_synchronising_literals() -> None:
     limits = Limits(literal_minus=True)
     found = events(b"a APPEND x {5000+}\r\n" + b"m" * 5000 + b"\r\nb NOOP\r\n", limits)
     assert found[0] == LiteralRefused("a", 5000, 4096, "APPEND", False)
+    assert isinstance(found[0], LiteralRefused)
+    assert "LITERAL-" in found[0].reason
     assert found[1] == CommandReceived("b", c.Noop())
     [ok, _] = events(b"a APPEND x {5000}\r\n" + b"m" * 5000 + b"\r\n", limits)[1:]
     assert isinstance(ok, CommandReceived)
@@ -299,3 +305,11 @@ def test_chunking_at_every_byte_boundary_gives_the_same_events() -> None:
 def test_byte_by_byte_gives_the_same_events() -> None:
     whole = _significant([TRANSCRIPT])
     assert _significant([bytes([b]) for b in TRANSCRIPT]) == whole
+
+
+def test_limits_from_config() -> None:
+    limits = Limits.from_config(LimitsConfig(max_line=1000, max_message=5000))
+    assert (limits.max_line, limits.max_literal, limits.max_command) == (1000, 5000, 10000)
+    assert limits.max_literal_unauthenticated == LimitsConfig().max_literal_unauthenticated
+    [refused, _] = events(b"a APPEND x {5001}\r\n", limits)
+    assert isinstance(refused, LiteralRefused)
