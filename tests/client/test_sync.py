@@ -307,3 +307,30 @@ async def test_interrupted_transfers_resume_without_duplicates(
     await client.logout()
     assert len(inbox.messages()) == 5
     assert counts(await run_sync(mail_user, root, qresync)) == (0, 0, 0, 0)
+
+
+async def test_large_message_both_ways(mail_user: MailUser, tmp_path: Path, qresync: bool) -> None:
+    # Bigger than the spool threshold: streamed through a temporary file, never in memory.
+    attachment = b"".join(
+        b"%07d abcdefghijklmnopqrstuvwxyz0123456789\r\n" % i for i in range(120_000)
+    )
+    big = msg("big") + attachment
+    client = await server(mail_user)
+    await client.append("INBOX", big, flags=["\\Seen"])
+    await client.logout()
+    root = tmp_path / "Mail"
+    report = await run_sync(mail_user, root, qresync)
+    assert report.bytes >= len(big)
+    (local,) = MaildirStore(root).folder(INBOX).messages().values()
+    assert local.path.read_bytes() == big
+    store = MaildirStore(root).create_folder(("Big",))
+    store.deliver(big, "F")
+    await run_sync(mail_user, root, qresync)
+    client = await server(mail_user)
+    await client.select("Big")
+    (fetch,) = await client.uid_fetch("1", "(BODY.PEEK[])")
+    body = fetch.section()
+    assert body is not None
+    assert (body if isinstance(body, bytes) else body.read()) == big
+    fetch.close()
+    await client.logout()
