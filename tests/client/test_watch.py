@@ -19,12 +19,17 @@ from .syncutil import local_state, msg
 async def test_sync_watch_wakes_on_new_mail(mail_user: MailUser, tmp_path: Path) -> None:
     root = tmp_path / "Mail"
     reports: list[RunReport] = []
+    first_done = asyncio.Event()
+
+    def record(report: RunReport) -> None:
+        reports.append(report)
+        first_done.set()
+
     account = account_for(mail_user, root)
     task = asyncio.create_task(
-        sync_watch(account, mail_user.password, SyncOptions(), 600, reports.append, runs=2)
+        sync_watch(account, mail_user.password, SyncOptions(), 600, record, runs=2)
     )
-    while not reports:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(first_done.wait(), 60)
     await asyncio.sleep(0.5)  # let the watcher enter IDLE
     started = time.monotonic()
     await asyncio.to_thread(mail_user.deliver, msg("while-idle"))
