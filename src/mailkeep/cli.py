@@ -435,17 +435,104 @@ def serve(obj: Context, /, store_url: str | None, **listeners: str | None) -> No
         finally:
             await app.close()
 
+    from mailkeep.store.backup import exclusive
+
     try:
-        asyncio.run(main_loop())
+        with exclusive(obj.data):
+            asyncio.run(main_loop())
     except OSError as exc:
         raise click.ClickException(str(exc)) from None
     except MailkeepError as exc:
         raise click.ClickException(str(exc)) from None
 
 
+# ---------------------------------------------------------------------------- safety
+
+
+def _sqlite_root(config: Config) -> Path:
+    url = config.store.url
+    if not url.startswith("sqlite:"):
+        raise ConfigError(
+            "backup and restore work on SQLite stores; back up PostgreSQL with pg_dump, or"
+            " copy it into a SQLite store with `mailkeep store copy`"
+        )
+    location = Path(url.removeprefix("sqlite:") or "store")
+    return location if location.is_absolute() else config.data_dir / location
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+@pass_context
+def backup_command(obj: Context, target: Path) -> None:
+    """Take a consistent backup of the store into TARGET (the server may keep running)."""
+    from rich.progress import Progress
+
+    from mailkeep.store.backup import backup
+
+    try:
+        root = _sqlite_root(obj.require_initialised())
+        with Progress(transient=True) as progress:
+            task = progress.add_task("copying messages", total=None)
+            result = backup(
+                root, target, lambda done, n: progress.update(task, completed=done, total=n)
+            )
+    except MailkeepError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"backup of {result.accounts} accounts, {result.messages} messages"
+        f" ({format_size(result.octets)}) in {result.path}"
+    )
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing store.")
+@pass_context
+def restore_command(obj: Context, source: Path, force: bool) -> None:
+    """Replace the store with the backup in SOURCE (stop the server first)."""
+    from mailkeep.store.backup import exclusive, restore
+
+    try:
+        root = _sqlite_root(obj.require_initialised())
+        with exclusive(obj.data):
+            result = restore(source, root, force=force)
+    except MailkeepError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {result.accounts} accounts, {result.messages} messages from {source}")
+
+
+@main.command("check")
+@click.option("--repair", is_flag=True, help="Fix what can be fixed (see the report).")
+@pass_context
+@run_async
+async def check_command(obj: Context, repair: bool) -> None:
+    """Verify the store: blobs and rows agree, counters are right. Exit 1 on problems
+    (0 after a successful --repair of everything repairable)."""
+    _, store = await _open(obj)
+    try:
+        report = await store.check(repair=repair)
+    finally:
+        await store.close()
+    for line in report.lines():
+        click.echo(line)
+    if report.clean:
+        click.echo("store is consistent")
+        return
+    if not repair or report.missing_blobs:
+        raise click.ClickException(
+            "the store has problems" + ("" if repair else "; run with --repair")
+        )
+    click.echo("repaired")
+
+
 def _mount_optional_commands() -> None:
     """Commands of packages that may not be built yet (client tools, admin)."""
-    for module_name in ("mailkeep.client.cli", "mailkeep.admin"):
+    for module_name in (
+        "mailkeep.client.cli",
+        "mailkeep.pop3.cli",
+        "mailkeep.store.cli",
+        "mailkeep.imap.cli",
+    ):
         try:
             module = __import__(module_name, fromlist=["COMMANDS"])
         except ModuleNotFoundError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import queue
 import sqlite3
@@ -22,10 +23,11 @@ from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
-from mailkeep.errors import TemporaryFailure
+from mailkeep.errors import InUse, TemporaryFailure
 from mailkeep.store import migrations
+from mailkeep.store.backup import GC_LOCK
 from mailkeep.store.blobs import FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
@@ -87,6 +89,7 @@ class SqliteEngine:
         self._connections_lock = threading.Lock()
         self._writer_connection = self._connect()
         self._pending_deletes: set[str] = set()
+        self._gc_lock: BinaryIO | None = None
         self._locks: set[int] = set()
         self._publish_external: Callable[[Sequence[Change]], None] | None = None
         self._writer = threading.Thread(target=self._write_loop, name="mailkeep-write", daemon=True)
@@ -215,11 +218,13 @@ class SqliteEngine:
             connection.execute("BEGIN IMMEDIATE")
             for tx, future in batch:
                 connection.execute("SAVEPOINT tx")
+                deletes_before = set(self._pending_deletes)
                 try:
                     result = run_sync(tx, lambda op: self._execute(connection, op))
                 except Exception as exc:
                     connection.execute("ROLLBACK TO tx")
                     connection.execute("RELEASE tx")
+                    self._pending_deletes = deletes_before
                     outcomes.append((future, None, exc))
                 else:
                     connection.execute("RELEASE tx")
@@ -234,6 +239,7 @@ class SqliteEngine:
         for blob in self._pending_deletes:
             self.blobs.delete(blob)
         self._pending_deletes.clear()
+        self._release_gc_lock()
         self._loop.call_soon_threadsafe(_resolve_all, outcomes)
 
     def _execute(self, connection: sqlite3.Connection, op: Op) -> Any:
@@ -266,13 +272,36 @@ class SqliteEngine:
                 self._pending_deletes.discard(blob)
                 return self.blobs.exists(blob)
             case DeleteBlob(blob):
+                self._hold_gc_lock()
                 self._pending_deletes.add(blob)
                 return None
             case ReadBlob(blob):
                 return self.blobs.read(blob)
         raise TypeError(op)  # pragma: no cover
 
+    def _hold_gc_lock(self) -> None:
+        """Blobs are deleted only while no backup runs (``backup.gc_paused``); a
+        collection that meets a backup fails and is retried later."""
+        if self._gc_lock is not None:
+            return
+        lock = open(self.path.parent / GC_LOCK, "a+b")  # noqa: SIM115 - held across calls
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise InUse("a backup is running; blobs are collected later") from None
+        self._gc_lock = lock
+
+    def _release_gc_lock(self) -> None:
+        if self._gc_lock is not None:
+            fcntl.flock(self._gc_lock, fcntl.LOCK_UN)
+            self._gc_lock.close()
+            self._gc_lock = None
+
     # -- blobs, locks, lifecycle
+
+    async def list_blobs(self) -> list[str]:
+        return await self._loop.run_in_executor(None, self.blobs.all_blobs)
 
     async def put_blob(self, blob: str, data: bytes) -> None:
         await self._loop.run_in_executor(None, self.blobs.put, blob, data)

@@ -16,8 +16,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from mailkeep.errors import NotFound
-from mailkeep.store import search, sql
+from mailkeep.errors import InUse, NotFound, QuotaExceeded, TemporaryFailure
+from mailkeep.store import check, search, sql
 from mailkeep.store.api import (
     Account,
     AppendResult,
@@ -35,8 +35,9 @@ from mailkeep.store.api import (
     Snapshot,
 )
 from mailkeep.store.changes import Change, ChangeSet
+from mailkeep.store.check import Report
 from mailkeep.store.hub import Hub
-from mailkeep.store.ops import Dialect, Tx
+from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx
 from mailkeep.store.query import Query, SortKey
 
 T = TypeVar("T")
@@ -67,6 +68,20 @@ class Engine(Protocol):
     def watch_external(self, publish: Callable[[Sequence[Change]], None]) -> None:
         """Call ``publish`` with changes committed elsewhere (other processes, nodes)."""
         ...
+
+    async def list_blobs(self) -> list[str]:
+        """Every stored blob's name (for ``check``)."""
+        ...
+
+
+def _discard_unused_tx(blobs: Sequence[str]) -> Tx[None]:
+    for blob in blobs:
+        named = yield One(
+            "SELECT 1 FROM contents WHERE blob = ? UNION ALL SELECT 1 FROM garbage WHERE blob = ?",
+            (blob, blob),
+        )
+        if named is None:
+            yield DeleteBlob(blob)
 
 
 class SqlStore:
@@ -186,34 +201,76 @@ class SqlStore:
     async def append(
         self, mailbox_id: int, messages: Sequence[NewMessage], *, check_quota: bool = True
     ) -> AppendResult:
+        if check_quota:
+            await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
         prepared = []
-        for message in messages:
-            blob = sql.content_hash(message.raw)
-            await self.engine.put_blob(blob, message.raw)
-            prepared.append(
-                sql.Prepared(
-                    blob,
-                    message.parsed,
-                    message.flags,
-                    message.keywords,
-                    message.internaldate or now,
+        written: list[str] = []
+        try:
+            for message in messages:
+                blob = sql.content_hash(message.raw)
+                await self.engine.put_blob(blob, message.raw)
+                written.append(blob)
+                prepared.append(
+                    sql.Prepared(
+                        blob,
+                        message.parsed,
+                        message.flags,
+                        message.keywords,
+                        message.internaldate or now,
+                    )
                 )
-            )
+            result = await self._append_prepared(mailbox_id, prepared, messages, check_quota)
+        except BaseException:
+            # Do not leave blobs behind for a message we refused (over quota, gone
+            # mailbox); one already used by another message stays.
+            if written:
+                await asyncio.shield(self._write(_discard_unused_tx(written)))
+            raise
+        self._publish([result.change])
+        return result
+
+    async def _append_prepared(
+        self,
+        mailbox_id: int,
+        prepared: list[sql.Prepared],
+        messages: Sequence[NewMessage],
+        check_quota: bool,
+    ) -> AppendResult:
         raw = {p.blob: m.raw for p, m in zip(prepared, messages, strict=True)}
         for _ in range(3):
             try:
-                result = await self._write(
+                return await self._write(
                     sql.append_tx(mailbox_id, prepared, check_quota, self._now())
                 )
             except sql.BlobMissing as missing:
                 # Collected between our write and the transaction: write it again.
                 blob = str(missing.args[0])
                 await self.engine.put_blob(blob, raw[blob])
-                continue
-            self._publish([result.change])
-            return result
-        raise RuntimeError("message blobs kept disappearing while appending")
+        raise TemporaryFailure("message blobs kept disappearing while appending; try again")
+
+    async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
+        """Refuse an append that cannot fit before writing any blob (the transaction
+        checks again, exactly)."""
+        mailbox = await self.get_mailbox_by_id(mailbox_id)
+        if mailbox is None:
+            raise NotFound("mailbox does not exist (it may have been deleted)")
+        account = await self.get_account_by_id(mailbox.account_id)
+        if account is None:
+            raise NotFound("no such account")
+        size = sum(len(m.raw) for m in messages)
+        if account.quota_bytes is not None and account.used_bytes + size > account.quota_bytes:
+            raise QuotaExceeded(
+                f"mailbox is full: {account.used_bytes + size} octets would exceed the quota"
+                f" of {account.quota_bytes}"
+            )
+        if (
+            account.quota_messages is not None
+            and account.used_messages + len(messages) > account.quota_messages
+        ):
+            raise QuotaExceeded(
+                f"mailbox is full: quota of {account.quota_messages} messages reached"
+            )
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
         mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id))
@@ -324,7 +381,17 @@ class SqlStore:
             items.append((content_id, blob, texts))
         if not items:
             return 0
-        return await self._write(sql.collect_tx(items))
+        try:
+            return await self._write(sql.collect_tx(items))
+        except InUse:  # a backup is running: its snapshot may still name these blobs
+            return 0
+
+    async def check(self, *, repair: bool = False) -> Report:
+        """Verify rows, counters and blobs agree (``store.check``); repair if asked."""
+        report = await self.engine.read(check.inspect_tx(await self.engine.list_blobs()))
+        if repair and not report.clean:
+            await self._write(check.repair_tx(report, self._now()))
+        return report
 
     async def trim_expunge_log(self, days: int) -> int:
         return await self._write(sql.trim_expunge_log_tx(self._now() - days * 86400))
