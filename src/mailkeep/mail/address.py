@@ -202,11 +202,11 @@ class _Parser:
             ret = self._mailbox()
         return ret
 
-    def parse(self) -> list[Address]:
+    def parse(self, limit: int) -> list[Address]:
         lex = self.lex
         if lex.skip_lwsp() <= 0:
             return []
-        while True:
+        while len(self.out) < limit:
             if self._address() == 0:
                 break
             if lex.peek() != 0x2C:
@@ -220,16 +220,30 @@ class _Parser:
         return self.out
 
 
-def parse_addresses(value: bytes | None, *, fill_missing: bool = True) -> list[Address]:
-    """All addresses (and group markers) in an address-list header value."""
+MAX_ADDRESSES = 2_000
+"""Addresses parsed per field; the rest of an absurdly long list is ignored."""
+_MISSING = (b"MISSING_MAILBOX", b"MISSING_DOMAIN")
+
+
+def parse_addresses(
+    value: bytes | None, *, fill_missing: bool = True, limit: int = MAX_ADDRESSES
+) -> list[Address]:
+    """The addresses (and group markers) of an address-list header value, at most
+    about ``limit`` of them. ``fill_missing`` puts ENVELOPE's MISSING_MAILBOX /
+    MISSING_DOMAIN placeholders where a part is missing (else empty strings)."""
     if value is None:
         return []
-    return _Parser(value, fill_missing).parse()
+    return _Parser(value, fill_missing).parse(limit)
+
+
+def _part_text(value: bytes | None) -> str:
+    """A mailbox or domain for search text (ENVELOPE placeholders count as missing)."""
+    return "" if value is None or value in _MISSING else decode_words(value)
 
 
 def _addr_spec_text(a: Address) -> str:
-    mailbox = decode_words(a.mailbox or b"")
-    domain = decode_words(a.domain or b"")
+    mailbox = _part_text(a.mailbox)
+    domain = _part_text(a.domain)
     return f"{mailbox}@{domain}" if domain else mailbox
 
 
@@ -249,7 +263,8 @@ def search_text(addresses: list[Address]) -> str:
         else:
             spec = _addr_spec_text(a)
             text = f"{decode_words(a.name)} <{spec}>" if a.name else spec
-            (members if group is not None else out).append(text)
+            if text:
+                (members if group is not None else out).append(text)
     if group is not None:
         out.append(f"{group}: {', '.join(members)};")
     return ", ".join(out)
@@ -265,9 +280,9 @@ def _first_mailbox(addresses: list[Address]) -> Address | None:
 def sort_key(addresses: list[Address]) -> str:
     """RFC 5256 3: the addr-mailbox of the first address, lowercased ("" if none)."""
     first = _first_mailbox(addresses)
-    if first is None or not first.mailbox:
+    if first is None:
         return ""
-    return decode_words(first.mailbox).lower()
+    return _part_text(first.mailbox).lower()
 
 
 def display_key(addresses: list[Address]) -> str:

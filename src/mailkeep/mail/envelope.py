@@ -37,27 +37,34 @@ def render_addresses(addresses: list[Address]) -> bytes:
     return b"".join(out)
 
 
-def render_envelope(header: Header) -> bytes:
+ADDRESS_FIELDS = (b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc")
+
+
+def envelope_addresses(header: Header) -> dict[bytes, list[Address]]:
+    """The address fields of ENVELOPE, parsed (with ENVELOPE's placeholders)."""
+    return {name: parse_addresses(header.get(name)) for name in ADDRESS_FIELDS}
+
+
+def render_envelope(header: Header, addresses: dict[bytes, list[Address]] | None = None) -> bytes:
+    """ENVELOPE of a header; ``addresses`` saves re-parsing when the caller has them."""
     get = header.get
+    if addresses is None:
+        addresses = envelope_addresses(header)
     subject = get(b"subject")
-    from_ = render_addresses(parse_addresses(get(b"from")))
-    sender = get(b"sender")
-    reply_to = get(b"reply-to")
+    from_ = render_addresses(addresses[b"from"])
+    # An absent or empty Sender:/Reply-To: shows From.
+    sender = render_addresses(addresses[b"sender"])
+    reply_to = render_addresses(addresses[b"reply-to"])
     parts = [
         nstring_nolf(get(b"date")),
         b"NIL" if subject is None else string_for_humans(subject),
         from_,
-        from_ if sender is None else _or(render_addresses(parse_addresses(sender)), from_),
-        from_ if reply_to is None else _or(render_addresses(parse_addresses(reply_to)), from_),
-        render_addresses(parse_addresses(get(b"to"))),
-        render_addresses(parse_addresses(get(b"cc"))),
-        render_addresses(parse_addresses(get(b"bcc"))),
+        from_ if sender == b"NIL" else sender,
+        from_ if reply_to == b"NIL" else reply_to,
+        render_addresses(addresses[b"to"]),
+        render_addresses(addresses[b"cc"]),
+        render_addresses(addresses[b"bcc"]),
         nstring_nolf(get(b"in-reply-to")),
         nstring_nolf(get(b"message-id")),
     ]
     return b"(" + b" ".join(parts) + b")"
-
-
-def _or(rendered: bytes, default: bytes) -> bytes:
-    """An empty Sender:/Reply-To: counts as absent."""
-    return default if rendered == b"NIL" else rendered

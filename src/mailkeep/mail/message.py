@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mailkeep.mail.address import display_key, parse_addresses, search_text, sort_key
+from mailkeep.mail.address import display_key, search_text, sort_key
 from mailkeep.mail.bodystructure import render_body
-from mailkeep.mail.envelope import EMPTY_ENVELOPE, render_envelope
+from mailkeep.mail.envelope import EMPTY_ENVELOPE, envelope_addresses, render_envelope
 from mailkeep.mail.headers import Header, unfold
 from mailkeep.mail.mime import parse_mime
 from mailkeep.mail.rfc2047 import decode_words
@@ -153,13 +153,13 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
     header = root.header
     get = header.get
     subject = _text(get(b"subject"))
-    from_ = parse_addresses(get(b"from"), fill_missing=False)
-    to = parse_addresses(get(b"to"), fill_missing=False)
+    addresses = envelope_addresses(header)
+    from_, to, cc = addresses[b"from"], addresses[b"to"], addresses[b"cc"]
     body_text, preview = extract(raw, root)
     return ParsedMessage(
         size=len(raw),
         header=raw[: root.part.body_start],
-        envelope=render_envelope(header),
+        envelope=render_envelope(header, addresses),
         body=render_body(root, extended=False),
         bodystructure=render_body(root, extended=True),
         structure=encode(root.part),
@@ -168,11 +168,11 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
         base_subject=base_subject(subject),
         from_=search_text(from_),
         to=search_text(to),
-        cc=search_text(parse_addresses(get(b"cc"), fill_missing=False)),
-        bcc=search_text(parse_addresses(get(b"bcc"), fill_missing=False)),
+        cc=search_text(cc),
+        bcc=search_text(addresses[b"bcc"]),
         sort_from=sort_key(from_),
         sort_to=sort_key(to),
-        sort_cc=sort_key(parse_addresses(get(b"cc"), fill_missing=False)),
+        sort_cc=sort_key(cc),
         display_from=display_key(from_),
         display_to=display_key(to),
         message_id=_first_msg_id(get(b"message-id")),

@@ -151,25 +151,23 @@ class _Parser:
                 body_start = self.limit(body_start, pos)
                 known_stop = True
 
-        container = info.is_multipart or info.is_message
         last = self.count >= self.max_parts
-        if container and not known_stop:
-            if depth + 1 >= self.max_depth:
-                self.defect("MIME nesting too deep: inner parts kept opaque")
-                info = _as_opaque(info)
-                container = False
-            elif last:
-                info = _as_opaque(info)
-                container = False
+        if last and (info.is_multipart or info.is_message):
+            info = _as_opaque(info)
+        container = info.is_multipart or info.is_message
+        if container and not known_stop and depth + 1 >= self.max_depth:
+            self.defect("MIME nesting too deep: inner parts kept opaque")
+            info = _as_opaque(info)
+            container = False
 
         children: list[Entity] = []
-        if known_stop:
-            body_end = body_start
-        elif last:
+        if last:
             # The last part allowed: like Dovecot, it takes the rest of the message.
             self.defect("too many MIME parts: the rest of the message is one part")
             body_end = self.size
             stop = None
+        elif known_stop:
+            body_end = body_start
         elif container and info.is_multipart:
             body_end, stop = self.multipart(info, body_start, stack, depth, children)
         elif container:
