@@ -30,6 +30,7 @@ the larger limits after login) takes effect exactly from the next octet.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 
 from mailkeep.imap.commands import Command
@@ -50,6 +51,8 @@ from mailkeep.imap.reader import (
 )
 
 CONTINUATION_TEXT = "Ready for literal data"
+INTERNAL_ERROR = "internal error while parsing the command"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +184,13 @@ class Connection:
                     return CommandError(
                         frame.tag, exc.reason, exc.kind, command_name_of(frame.lines[0])
                     )
-                except RecursionError:  # defensive: nesting is bounded by the parser
-                    return CommandError(frame.tag, "command nested too deeply", ErrorKind.SYNTAX)
+                except Exception:
+                    # Our bug, not the client's: log it, answer BAD, keep the connection
+                    # (the frame is consumed, so the reader stays in step).
+                    _log.exception("IMAP parser failed on a command")
+                    return CommandError(
+                        frame.tag, INTERNAL_ERROR, ErrorKind.SYNTAX, command_name_of(frame.lines[0])
+                    )
                 return CommandReceived(tag, command)
             case LineReady(line):
                 return self._mode_line(line)

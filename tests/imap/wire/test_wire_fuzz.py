@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mailkeep.imap import commands as c
 from mailkeep.imap.connection import (
+    INTERNAL_ERROR,
     AuthResponse,
     CommandError,
     CommandReceived,
@@ -29,6 +30,7 @@ from mailkeep.imap.sequence import STAR, SequenceSet
 from mailkeep.imap.serialize import to_bytes
 
 from ._support import parse
+from .test_wire_parser import RFC_EXAMPLES
 
 EXAMPLES = 2000 if os.environ.get("MAILKEEP_FUZZ") == "long" else 150
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,6 +77,11 @@ TOKENS = [
     b"$",
     b"1:*",
     b"4294967296",
+    b"9" * 5000,
+    b"<",
+    b".",
+    b":",
+    b"-",
     b"BODY[",
     b"BODY.PEEK[HEADER.FIELDS (",
     b"]",
@@ -107,6 +114,7 @@ def _run(chunks: list[bytes], modes: list[int], authenticated: bool) -> list[Eve
             if isinstance(event, NeedData | ConnectionClosed):
                 break
             assert isinstance(event, KNOWN), event
+            assert not (isinstance(event, CommandError) and event.reason == INTERNAL_ERROR)
             out.append(event)
             if isinstance(event, CommandReceived):
                 mode = next(switches, 0)
@@ -254,3 +262,31 @@ commands = st.one_of(
 @given(command=commands)
 def test_generated_commands_round_trip(command: c.Command) -> None:
     assert parse(to_bytes("t1", command)) == command
+
+
+# ------------------------------------------------------------------ mutated RFC examples
+
+
+@st.composite
+def mutated_examples(draw: st.DrawFn) -> bytes:
+    line = bytearray(draw(st.sampled_from(RFC_EXAMPLES)) + b"\r\n")
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(line)))
+        action = draw(st.integers(0, 2))
+        if action == 0 and pos < len(line):
+            del line[pos]
+        elif action == 1:
+            line[pos:pos] = draw(st.sampled_from(TOKENS))
+        elif pos < len(line):
+            line[pos] = draw(st.integers(0, 255))
+    return bytes(line)
+
+
+@FUZZ
+@given(
+    data=st.lists(mutated_examples(), min_size=1, max_size=3).map(b"".join),
+    cuts=st.lists(st.integers(0, 600), max_size=6),
+)
+def test_mutated_examples_never_break_the_connection(data: bytes, cuts: list[int]) -> None:
+    whole = _run([data + b"zz NOOP\r\n"], [], True)
+    assert _run(_split(data + b"zz NOOP\r\n", cuts), [], True) == whole

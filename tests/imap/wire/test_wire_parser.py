@@ -515,6 +515,11 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b"a1 REPLACE 0 Drafts {1}\r\nx", "message number must not be zero"),
     (b"a1 FETCH 4294967296 FLAGS", "out of range"),
     (b"A442 XPIG-LATIN", "unknown command XPIG-LATIN"),
+    (b"a FETCH 1 BODY[]<" + b"9" * 5000 + b".1>", "expected partial like <0.1024>"),
+    (b"a SEARCH RETURN (PARTIAL 1:" + b"9" * 5000 + b") ALL", "32-bit"),
+    (b"a FETCH " + b"9" * 5000 + b" FLAGS", "out of range"),
+    (b"a FETCH 1 BODY[" + b"9" * 5000 + b"]", "must be a non-zero number"),
+    (b"a SELECT x (QRESYNC (" + b"9" * 5000 + b" 1))", "out of range"),
     (b"B283 SEARCH RETURN (SAVE) CHARSET KOI8-R (OR $ 1,3000:3021) TEXT {4}\r\nXXXX", "KOI8-R"),
 ]
 
