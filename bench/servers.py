@@ -1,0 +1,300 @@
+"""The servers under test, started and reset the same way by the runner.
+
+Each server is a process tree on loopback with one account whose INBOX receives the corpus.
+``reset()`` gives an empty server (a fresh data directory), so that every delivery run starts
+from the same state.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+REPO = Path(__file__).resolve().parent.parent
+DOVECOT_SCRIPTS = Path(
+    os.environ.get("BENCH_DOVECOT_SCRIPTS", REPO.parent / "shared/peers/dovecot")
+)
+
+
+class ServerError(Exception):
+    """A server that would not start, or stopped."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    host: str
+    imap: int
+    pop3: int
+    lmtp: int
+    user: str
+    password: str
+    rcpt: str
+
+
+class Server(Protocol):
+    name: str
+
+    @property
+    def endpoints(self) -> Endpoints: ...
+
+    @property
+    def pid(self) -> int:
+        """Root of the process tree whose CPU and memory are measured."""
+        ...
+
+    def version(self) -> str: ...
+
+    def reset(self) -> None:
+        """Stop (if running) and start again with no mail."""
+
+    def stop(self) -> None: ...
+
+    def notes(self) -> dict[str, Any]:
+        """Configuration facts worth recording next to the results."""
+        ...
+
+
+def wait_for_port(host: str, port: int, timeout: float, alive: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServerError(f"server exited before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def free_port() -> int:
+    """A port the kernel just handed out (a small race with other binders; loopback only)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Dovecot:
+    """The reference instance from ``shared/peers/dovecot`` (Debian's Dovecot 2.3)."""
+
+    name: str = "dovecot"
+    base: Path = field(
+        default_factory=lambda: Path(os.environ.get("BENCH_DOVECOT_BASE", "/tmp/bench-dovecot"))
+    )
+    _pid: int = 0
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            "127.0.0.1", 11143, 11110, 11024, "bench", "benchpass", "bench@example.com"
+        )
+
+    @property
+    def pid(self) -> int:
+        if not self._pid:
+            raise ServerError("dovecot is not running")
+        return self._pid
+
+    def version(self) -> str:
+        out = subprocess.run(["dovecot", "--version"], capture_output=True, text=True, check=False)
+        return out.stdout.strip() or "unknown"
+
+    def reset(self) -> None:
+        self.stop()
+        env = {**os.environ, "BENCH_DOVECOT_BASE": str(self.base)}
+        # Output to a file, not a pipe: the daemonised master inherits stdout and would keep
+        # a pipe open forever.
+        with tempfile.TemporaryFile() as log:
+            code = subprocess.run(
+                [str(DOVECOT_SCRIPTS / "start.sh"), "--fresh"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                check=False,
+            ).returncode
+            log.seek(0)
+            output = log.read().decode(errors="replace").strip()
+        if code != 0 or not output.splitlines()[-1:][0].isdigit():
+            raise ServerError(f"dovecot start.sh failed ({code}): {output}")
+        self._pid = int(output.splitlines()[-1])
+        e = self.endpoints
+        for port in (e.imap, e.pop3, e.lmtp):
+            wait_for_port(e.host, port, 20)
+
+    def stop(self) -> None:
+        env = {**os.environ, "BENCH_DOVECOT_BASE": str(self.base)}
+        subprocess.run(
+            [str(DOVECOT_SCRIPTS / "stop.sh")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            check=False,
+        )
+        self._pid = 0
+
+    def notes(self) -> dict[str, Any]:
+        return {
+            "storage": "maildir",
+            "fts": "none",
+            "config": str(DOVECOT_SCRIPTS / "dovecot.conf.in"),
+            "imap_process_limit": 4096,
+        }
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Enough TOML for a config of scalars and one level of tables."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"
+
+
+# Raised so that 10,000 IDLE connections and 20 mixed clients from 127.0.0.1 are accepted
+# (the defaults protect a real server against one abusive address).
+MAILKEEP_OVERRIDES: dict[str, dict[str, Any]] = {
+    "limits": {"connections_per_address": 20_000, "connections_total": 30_000},
+}
+
+
+@dataclass
+class Mailkeep:
+    """``mailkeep serve`` from this checkout, on free loopback ports, in a data directory
+    that ``reset`` recreates. ``store`` selects the backend (None: the SQLite default)."""
+
+    base: Path
+    store: str | None = None
+    name: str = "mailkeep"
+    command: tuple[str, ...] = (sys.executable, "-m", "mailkeep")
+    start_timeout: float = 60.0
+    _proc: subprocess.Popen[bytes] | None = None
+    _endpoints: Endpoints | None = None
+    _log: Any = None
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise ServerError("mailkeep is not running")
+        return self._endpoints
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise ServerError("mailkeep is not running")
+        return self._proc.pid
+
+    def version(self) -> str:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+
+    def _cli(self, *args: str, stdin: bytes | None = None) -> None:
+        cmd = [*self.command, "--data", str(self.data), *args]
+        out = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+        if out.returncode != 0:
+            raise ServerError(
+                f"{' '.join(cmd)} exited {out.returncode}: {out.stderr.decode(errors='replace')}"
+            )
+
+    def reset(self) -> None:
+        self.stop()
+        if self.data.exists():
+            shutil.rmtree(self.data)
+        self.base.mkdir(parents=True, exist_ok=True)
+        init_args = ["init"] + (["--store", self.store] if self.store else [])
+        self._cli(*init_args)
+        config_path = self.data / "mailkeep.toml"
+        config: dict[str, Any] = {}
+        if config_path.exists():
+            config = tomllib.loads(config_path.read_text())
+        for table, values in MAILKEEP_OVERRIDES.items():
+            config.setdefault(table, {}).update(values)
+        config_path.write_text(dump_toml(config))
+        self._cli("user", "add", "bench@example.com", "--password-stdin", stdin=b"benchpass\n")
+        ports = {name: free_port() for name in ("imap", "pop3", "lmtp")}
+        args = [
+            *self.command,
+            "--data",
+            str(self.data),
+            "serve",
+            "--imap",
+            f"127.0.0.1:{ports['imap']}",
+            "--pop3",
+            f"127.0.0.1:{ports['pop3']}",
+            "--lmtp",
+            f"127.0.0.1:{ports['lmtp']}",
+            *("--smtp", "off", "--imaps", "off", "--pop3s", "off"),
+            *("--submission", "off", "--http", "off"),
+        ]
+        self._log = open(self.base / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._proc = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._endpoints = Endpoints(
+            "127.0.0.1",
+            ports["imap"],
+            ports["pop3"],
+            ports["lmtp"],
+            "bench@example.com",
+            "benchpass",
+            "bench@example.com",
+        )
+        proc = self._proc
+        try:
+            for port in ports.values():
+                wait_for_port("127.0.0.1", port, self.start_timeout, lambda: proc.poll() is None)
+        except ServerError as e:
+            self.stop()
+            raise ServerError(f"{e}; see {self.base / 'serve.log'}") from e
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGTERM)
+                try:
+                    self._proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._endpoints = None
+
+    def notes(self) -> dict[str, Any]:
+        return {"store": self.store or "sqlite", "overrides": MAILKEEP_OVERRIDES}
