@@ -11,6 +11,14 @@ Decisions:
 * Over quota is a temporary failure (452 4.2.2, exit 75): the sender retries while the
   user makes room; a message larger than the whole quota is refused for good (552 5.2.2).
 * Mail for a domain we do not serve is refused at RCPT: we are never an open relay.
+* ``accept`` is the RCPT-time check: existence, and the quota as far as it can be known
+  then (already full, or the declared ``SIZE=`` plus room for our trace headers does not
+  fit). SMTP has one reply per message, so failing early per recipient is what keeps a
+  multi-recipient SMTP delivery from ending half done.
+* ``<postmaster>`` without a domain (RFC 5321 4.1.1.3) is postmaster at the first
+  configured domain, else at the host name.
+* A store failure or a bug while delivering to one recipient is a temporary failure for
+  that recipient only (logged with its traceback); the other recipients are unaffected.
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from mailkeep.errors import NotFound, QuotaExceeded, TemporaryFailure
+from mailkeep.errors import MailkeepError, NotFound, QuotaExceeded, TemporaryFailure
 from mailkeep.mail.message import parse
 from mailkeep.store.api import Account, NewMessage, Store
 from mailkeep.store.names import INBOX
 
 log = logging.getLogger("mailkeep.delivery")
+
+TRACE_ALLOWANCE = 1024
+"""Octets reserved for Return-Path, Delivered-To and Received in the RCPT quota check."""
 
 
 class Status(enum.Enum):
@@ -74,16 +85,27 @@ class Delivery:
         self.store = store
         self.hostname = hostname
         self.domains = {d.lower() for d in domains}
+        self.postmaster = f"postmaster@{domains[0] if domains else hostname}".lower()
 
     async def resolve(self, recipient: str) -> tuple[Account | None, Status]:
         """Who ``recipient`` is: the account, or why mail for it is refused."""
         address = base_address(recipient)
+        if address == "postmaster":
+            address = self.postmaster
         account = await self.store.get_account(address)
         if account is not None:
             return account, Status.DELIVERED
         if not await self._serves_domain(address.rpartition("@")[2]):
             return None, Status.NOT_OURS
         return None, Status.UNKNOWN_USER
+
+    async def accept(self, recipient: str, size: int | None = None) -> Status:
+        """The RCPT-time check (see the module docstring); ``size`` is the declared
+        ``SIZE=``. ``DELIVERED`` means "accept this recipient"."""
+        account, status = await self.resolve(recipient)
+        if account is None:
+            return status
+        return quota_status(account, size)
 
     async def _serves_domain(self, domain: str) -> bool:
         if self.domains:
@@ -119,14 +141,17 @@ class Delivery:
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
             too_big = account is not None and (
-                account.quota_bytes is not None and len(raw) > account.quota_bytes
+                account.quota_bytes is not None and len(raw) + TRACE_ALLOWANCE > account.quota_bytes
             )
             status = Status.TOO_BIG if too_big else Status.OVER_QUOTA
             log.info("%s to=<%s> %s: %s", queue_id, recipient, status.value, exc)
             return Outcome(recipient, status, str(exc))
-        except TemporaryFailure as exc:
+        except (TemporaryFailure, MailkeepError) as exc:
             log.warning("%s to=<%s> deferred: %s", queue_id, recipient, exc)
             return Outcome(recipient, Status.TEMPORARY, str(exc))
+        except Exception:  # our bug: this recipient fails temporarily, the others go on
+            log.exception("%s to=<%s> deferred: internal error", queue_id, recipient)
+            return Outcome(recipient, Status.TEMPORARY, "internal error")
         log.info(
             "%s from=<%s> to=<%s> size=%d uid=%d delivered",
             queue_id,
@@ -161,6 +186,19 @@ class Delivery:
         return (
             f"Return-Path: <{envelope.mail_from}>\r\nDelivered-To: {recipient}\r\n{received}"
         ).encode("utf-8", "surrogateescape")
+
+
+def quota_status(account: Account, size: int | None) -> Status:
+    """Whether a message of ``size`` octets (None: unknown) fits the account now."""
+    if account.quota_bytes is not None:
+        if size is not None and size + TRACE_ALLOWANCE > account.quota_bytes:
+            return Status.TOO_BIG
+        needed = 1 if size is None else size + TRACE_ALLOWANCE
+        if account.used_bytes + needed > account.quota_bytes:
+            return Status.OVER_QUOTA
+    if account.quota_messages is not None and account.used_messages >= account.quota_messages:
+        return Status.OVER_QUOTA
+    return Status.DELIVERED
 
 
 def base_address(recipient: str) -> str:
