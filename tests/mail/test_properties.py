@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailkeep.mail.address import parse_addresses
-from mailkeep.mail.message import ParsedMessage, parse
+from mailkeep.mail.message import ParsedMessage, parse, parse_date
 from mailkeep.mail.rfc2047 import decode_words
 from mailkeep.mail.structure import Part, decode, encode, section_range
 
@@ -39,6 +39,7 @@ FRAGMENTS = [
     b"Content-Disposition: attachment; filename*0*=utf-8''%E2%82; filename*1=x\r\n",
     b'From: "a\\" b" <@r:x@y>, g: c@d;, (comment\r\n',
     b"Subject: =?utf-8?q?a=C3?= =?utf-8?b?qQ==?=\r\n",
+    b"Date: Mon, 31 Feb 99999 25:61:00 +9999\r\n",
     b" folded\r\n",
     b"\x00",
     b"\xff\xfe",
@@ -132,3 +133,15 @@ def test_header_helpers_accept_any_bytes(value: bytes) -> None:
     for fill in (True, False):
         for address in parse_addresses(value, fill_missing=fill):
             assert address.mailbox is not None or address.domain is None
+
+
+@PROFILE
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.from_regex(rb"\A[A-Za-z]{3}, \d{1,3} [A-Za-z]{3} \d{1,6} \d\d:\d\d(:\d\d)? [+-]\d{4}\Z"),
+    )
+)
+def test_dates_never_raise(value: bytes) -> None:
+    parsed = parse_date(value)
+    assert parsed is None or parsed.tzinfo is not None
