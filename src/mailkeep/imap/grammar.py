@@ -57,8 +57,7 @@ MAX_NUMBER = 0xFFFFFFFF
 MAX_NUMBER64 = 0x7FFFFFFFFFFFFFFF
 """number64: unsigned 63-bit (RFC 9051 9; mod-sequence-value of RFC 7162)."""
 
-_ATOM_CHAR_SET = frozenset(ATOM_CHARS)
-_ASTRING_CHAR_SET = frozenset(ASTRING_CHARS)
+ASTRING_CHAR_SET = frozenset(ASTRING_CHARS)
 _QUOTABLE = re.compile(rb"[^\r\n\x00]*\Z")
 _ASCII_QUOTABLE = re.compile(rb"[\x01-\x09\x0b\x0c\x0e-\x7f]*\Z")
 _NEEDS_ESCAPE = re.compile(rb'(["\\])')
@@ -76,44 +75,14 @@ def is_atom(value: bytes) -> bool:
 
 
 def quote(value: bytes) -> bytes:
-    """``value`` as a quoted string; the caller makes sure it has no CR, LF or NUL."""
+    """``value`` as a quoted string, always; the caller makes sure it has no CR, LF or
+    NUL (``mail.imapdata.quote`` chooses between quoted and literal)."""
     return b'"' + _NEEDS_ESCAPE.sub(rb"\\\1", value) + b'"'
 
 
 def literal(value: bytes, *, binary: bool = False) -> bytes:
     """``value`` as a literal (``~{n}`` literal8 when ``binary``, RFC 3516)."""
     return b"%s{%d}\r\n%s" % (b"~" if binary else b"", len(value), value)
-
-
-def string(value: bytes, *, utf8: bool = True) -> bytes:
-    """``value`` as ``string`` (quoted when possible, else a literal).
-
-    With ``utf8`` false (an IMAP4rev1 peer) 8-bit octets force a literal, since
-    RFC 3501 quoted strings are 7-bit; in IMAP4rev2 (RFC 9051) they may be quoted.
-    """
-    pattern = _QUOTABLE if utf8 else _ASCII_QUOTABLE
-    if len(value) <= 1024 and pattern.match(value):
-        return quote(value)
-    return literal(value)
-
-
-def nstring(value: bytes | None, *, utf8: bool = True) -> bytes:
-    """``nstring = string / nil``."""
-    return b"NIL" if value is None else string(value, utf8=utf8)
-
-
-def astring(value: bytes, *, utf8: bool = True) -> bytes:
-    """``astring = 1*ASTRING-CHAR / string``: a bare atom when possible."""
-    if value and all(c in _ASTRING_CHAR_SET for c in value):
-        return value
-    return string(value, utf8=utf8)
-
-
-def atom_or_string(value: bytes) -> bytes:
-    """An atom when the value is one (keywords, names), else a string."""
-    if value and all(c in _ATOM_CHAR_SET for c in value):
-        return value
-    return string(value)
 
 
 def parse_number(digits: bytes, limit: int = MAX_NUMBER) -> int | None:

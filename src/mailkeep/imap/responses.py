@@ -2,11 +2,12 @@
 extensions mailkeep speaks. Each returns a complete line including CRLF (``Chunk`` lists
 for FETCH, whose bodies may be streamed).
 
-Strings use ``grammar.string``/``astring`` (quoted when possible, else a literal);
-``utf8`` parameters say whether the client ENABLEd IMAP4rev2 or UTF8=ACCEPT, which decides
-both how mailbox names are encoded (UTF-8 or modified UTF-7) and whether 8-bit octets may
-be sent in quoted strings. Human-readable text is sanitised (CR, LF and NUL become spaces)
-so that nothing echoed from a client can inject a response line.
+Strings go through the shared ``mail.imapdata.quote`` (quoted when possible, else a
+literal), so ENVELOPE/BODYSTRUCTURE and responses quote alike; ``utf8`` parameters say
+whether the client ENABLEd IMAP4rev2 or UTF8=ACCEPT, which decides both how mailbox names
+are encoded (UTF-8 or modified UTF-7) and whether 8-bit text may be quoted.
+Human-readable text is sanitised (CR, LF and NUL become spaces) so that nothing echoed
+from a client can inject a response line.
 
 Response codes (RFC 9051 7.1 and extensions) are ``bytes`` such as ``b"TRYCREATE"`` or
 the result of a code function (``uidnext(42)`` → ``b"UIDNEXT 42"``); pass one as
@@ -24,11 +25,37 @@ from typing import cast
 
 from mailkeep.imap import sequence
 from mailkeep.imap.dates import format_date_time
-from mailkeep.imap.grammar import astring, atom_or_string, is_atom, literal, nstring, quote, string
+from mailkeep.imap.grammar import ASTRING_CHAR_SET, is_atom, literal, quote
 from mailkeep.imap.mutf7 import encode_mailbox
+from mailkeep.mail import imapdata
 
 CRLF = b"\r\n"
 _UNSAFE_TEXT = re.compile(rb"[\x00\r\n]")
+_UTF8_QUOTABLE = re.compile(rb'[^\x00\r\n"\\]*[\x80-\xff][^\x00\r\n"\\]*\Z')
+
+
+def string(value: bytes, *, utf8: bool = False) -> bytes:
+    """``string = quoted / literal``, by the shared ``mail.imapdata.quote``; when the
+    client speaks UTF-8 (IMAP4rev2, UTF8=ACCEPT), 8-bit text may also be quoted
+    (RFC 9051 9 ``QUOTED-CHAR =/ UTF8-2 / UTF8-3 / UTF8-4``), which keeps UTF-8 mailbox
+    names readable instead of turning each into a literal."""
+    if utf8 and len(value) <= 1024 and _UTF8_QUOTABLE.match(value):
+        return b'"' + value + b'"'
+    return imapdata.quote(value)
+
+
+def nstring(value: bytes | None, *, utf8: bool = False) -> bytes:
+    """``nstring = string / nil``."""
+    return b"NIL" if value is None else string(value, utf8=utf8)
+
+
+def astring(value: bytes, *, utf8: bool = False) -> bytes:
+    """``astring = 1*ASTRING-CHAR / string``: a bare atom when possible (as the RFC
+    examples write mailbox names), else a string."""
+    if value and all(c in ASTRING_CHAR_SET for c in value):
+        return value
+    return string(value, utf8=utf8)
+
 
 Numbers = Iterable[int] | sequence.Ranges
 
@@ -149,7 +176,7 @@ def capability_code(capabilities: Iterable[str]) -> bytes:
 
 def badcharset(charsets: Iterable[str] = ()) -> bytes:
     """``"BADCHARSET" [SP "(" charset *(SP charset) ")"]``."""
-    names = [atom_or_string(name.encode("ascii")) for name in charsets]
+    names = [astring(name.encode("ascii")) for name in charsets]
     return b"BADCHARSET (" + b" ".join(names) + b")" if names else b"BADCHARSET"
 
 
