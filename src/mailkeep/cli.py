@@ -21,13 +21,13 @@ import click
 
 from mailkeep import __version__
 from mailkeep.config import (
-    DEFAULT_CONFIG_TOML,
     LISTENER_NAMES,
     Config,
     load,
     parse_address,
     parse_size,
 )
+from mailkeep.datadir import DEMO_ADDRESS, DEMO_PASSWORD, add_account
 from mailkeep.errors import ConfigError, MailkeepError
 
 P = ParamSpec("P")
@@ -36,9 +36,6 @@ R = TypeVar("R")
 EX_DATAERR = 65
 EX_NOUSER = 67
 EX_TEMPFAIL = 75
-
-DEMO_ADDRESS = "demo@localhost"
-DEMO_PASSWORD = "demo"
 
 
 def default_data_dir() -> Path:
@@ -124,9 +121,7 @@ pass_context = click.make_pass_decorator(Context)
 
 @main.command()
 @click.option("--hostname", default=None, help="Host name for greetings and the certificate.")
-@click.option(
-    "--demo", is_flag=True, help=f"Also create {DEMO_ADDRESS} (password '{DEMO_PASSWORD}')."
-)
+@click.option("--demo", is_flag=True, help=f"Also create {DEMO_ADDRESS}, password {DEMO_PASSWORD}.")
 @pass_context
 @run_async
 async def init(obj: Context, hostname: str | None, demo: bool) -> None:
@@ -134,29 +129,10 @@ async def init(obj: Context, hostname: str | None, demo: bool) -> None:
 
     Safe to run again: what exists is kept.
     """
-    from mailkeep.net.tls import ensure_self_signed
-    from mailkeep.store.factory import open_store
+    from mailkeep.datadir import initialise
 
-    obj.data.mkdir(parents=True, exist_ok=True)
-    obj.data.chmod(0o700)
-    config_path = obj.config_file or obj.data / "mailkeep.toml"
-    if not config_path.exists():
-        text = DEFAULT_CONFIG_TOML
-        if hostname:
-            text = text.replace('# hostname = "mail.example.com"', f'hostname = "{hostname}"', 1)
-        config_path.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {config_path}")
-    config = obj.config()
-    cert, key = config.path(config.tls.cert), config.path(config.tls.key)
-    if ensure_self_signed(cert, key, hostname or config.hostname):
-        click.echo(f"created a self-signed certificate for {hostname or config.hostname}: {cert}")
-    store = await open_store(config.store.url, obj.data, pool_size=1)
-    try:
-        if demo and await store.get_account(DEMO_ADDRESS) is None:
-            await _add_account(store, config, DEMO_ADDRESS, DEMO_PASSWORD, None)
-            click.echo(f"created the demo account {DEMO_ADDRESS} with password '{DEMO_PASSWORD}'")
-    finally:
-        await store.close()
+    for line in await initialise(obj.data, obj.config_file, hostname=hostname, demo=demo):
+        click.echo(line)
     click.echo(f"mailkeep data directory ready: {obj.data}")
 
 
@@ -176,18 +152,6 @@ def _read_password(from_stdin: bool) -> str:
     if not password:
         raise click.ClickException("the password is empty")
     return password
-
-
-async def _add_account(
-    store: Any, config: Config, address: str, password: str, quota: str | None
-) -> Any:
-    from mailkeep.auth.passwords import hash_password, scram_stored
-
-    quota_bytes = parse_size(quota if quota is not None else config.default_quota)
-    password_hash, scram = await asyncio.gather(
-        asyncio.to_thread(hash_password, password), asyncio.to_thread(scram_stored, password)
-    )
-    return await store.create_account(address, password_hash, scram, quota_bytes=quota_bytes)
 
 
 async def _open(obj: Context) -> tuple[Config, Any]:
@@ -215,7 +179,7 @@ async def user_add(obj: Context, address: str, password_stdin: bool, quota: str 
     password = _read_password(password_stdin)
     config, store = await _open(obj)
     try:
-        account = await _add_account(store, config, address, password, quota)
+        account = await add_account(store, config, address, password, quota)
     finally:
         await store.close()
     click.echo(f"created {account.address}")

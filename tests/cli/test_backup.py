@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailkeep.cli import DEMO_ADDRESS, main
+from mailkeep.cli import main
+from mailkeep.datadir import DEMO_ADDRESS
 from mailkeep.mail.message import parse
 from mailkeep.store.api import NewMessage
 from mailkeep.store.backup import exclusive, gc_paused

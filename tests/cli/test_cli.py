@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailkeep.cli import DEMO_ADDRESS, main
+from mailkeep.cli import main
+from mailkeep.datadir import DEMO_ADDRESS
 
 MESSAGE = b"From: Alice <alice@example.org>\nSubject: Hello\n\nSee you at noon.\n"
 
@@ -111,9 +112,11 @@ def test_deliver_exit_codes_and_usage(data: Path) -> None:
     assert unknown.returncode == 67
     assert b"nobody@localhost" in unknown.stderr
     assert _deliver(data, "--to", DEMO_ADDRESS, stdin=b"").returncode == 65
+    big = MESSAGE + b"x" * 2000 + b"\n"
+    assert _deliver(data, "--to", DEMO_ADDRESS, stdin=big).returncode == 0
     rows = json.loads(run(data, "user", "list", "--json")[1])
     (demo,) = [r for r in rows if r["address"] == DEMO_ADDRESS]
-    assert demo["messages"] == 2
+    assert demo["messages"] == 3
     run(data, "user", "quota", DEMO_ADDRESS, str(demo["used_bytes"] + 10))
     over = _deliver(data, "--to", DEMO_ADDRESS)
     assert over.returncode == 75
@@ -197,19 +200,18 @@ def test_serve_prints_listeners_and_stops_on_sigterm(data: Path) -> None:
         probe.listen()
         taken = probe.getsockname()[1]
         # A port in use: a clear refusal, not a traceback.
-        failing = _serve(data, *OFF, f"--lmtp=127.0.0.1:{taken}")
+        failing = _serve(data, *OFF, f"--http=127.0.0.1:{taken}")
         _, err = failing.communicate(timeout=60)
         assert failing.returncode == 1
-        assert f"cannot listen for lmtp on 127.0.0.1:{taken}" in err
+        assert f"cannot listen for http on 127.0.0.1:{taken}" in err
         assert "Traceback" not in err
     port = _free_port()
-    server = _serve(data, *OFF, f"--lmtp=127.0.0.1:{port}")
+    server = _serve(data, *OFF, f"--http=127.0.0.1:{port}")
     try:
         assert server.stdout is not None
         lines = [server.stdout.readline() for _ in range(2)]
         assert lines[0].startswith("mailkeep ")
-        if "lmtp" in lines[1]:
-            assert f"127.0.0.1:{port}" in lines[1]
+        assert lines[1].split() == ["http", f"127.0.0.1:{port}"]
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=30)

@@ -32,6 +32,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from mailkeep import metrics
 from mailkeep.auth.passwords import (
     DUMMY_HASH,
     SCRAM_ITERATIONS,
@@ -163,12 +164,14 @@ class Authenticator:
             await self.failed(account, remote, why)
             return None
         self.throttle.succeeded(remote, account)
+        metrics.LOGINS.labels("success").inc()
         log.info("login %s from %s", account, remote)
         return await self._refresh(credentials, password)
 
     async def failed(self, account: str, remote: str, why: str) -> None:
         """Count a failed login and sleep its delay before the caller answers."""
         delay = self.throttle.failed(remote, account)
+        metrics.LOGINS.labels("failure").inc()
         log.info("authentication failed for %r from %s: %s", account, remote, why)
         await self._sleep(delay)
 
@@ -353,6 +356,7 @@ class SaslSession:
                 if credentials is None:  # cannot happen: fake keys never verify
                     return self._finish(_auth_failed())
                 auth.throttle.succeeded(self._remote, self._account)
+                metrics.LOGINS.labels("success").inc()
                 log.info("login %s from %s (%s)", credentials.address, self._remote, self.name)
                 return self._succeed(credentials, final)
 

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from mailkeep import metrics
 from mailkeep.net import proxy
 
 log = logging.getLogger("mailkeep.connections")
@@ -265,6 +266,7 @@ class Listeners:
             pending=pending,
         )
         log.info("%s connect from %s:%d", spec.name, peer[0], peer[1])
+        metrics.CONNECTIONS.labels(spec.name).inc()
         try:
             if spec.implicit_tls:
                 assert self.tls_context is not None
