@@ -1,0 +1,317 @@
+"""The selected mailbox as one session sees it: sequence numbers, and the changes it has
+not told its client about yet.
+
+Invariants:
+
+* ``uids`` is an ``array('q')`` of ascending UIDs: message ``n`` is ``uids[n - 1]``. No
+  Python object per message: a million-message mailbox costs 8 MB here, and turning
+  sequence sets into UIDs is slicing and bisecting.
+* The view changes only when the session *announces*: expunges are applied when EXPUNGE
+  responses are sent (never during FETCH, STORE or SEARCH by sequence number, RFC 9051
+  7.5.1 / RFC 3501 7.4.1), new messages when EXISTS is sent. Until then a message expunged
+  elsewhere keeps its sequence number (the store just no longer has it) and a new one has
+  none.
+* ``modseq`` is the mailbox HIGHESTMODSEQ this view has absorbed. A ``ChangeSet`` whose
+  ``before`` equals it is absorbed directly; one that does not chain means we missed
+  something (another node wrote) and the session catches up from the store's log
+  (``absorb_changes``). The log is the truth; the hub is only a fast path.
+
+Nothing here does I/O; the session feeds it and renders what ``announce`` returns
+(learned from mox ``store/state.go`` and pymap ``selected.py``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from mailkeep.imap import sequence
+from mailkeep.imap.sequence import SequenceSet, SequenceSetError
+from mailkeep.store.api import Changes, Mailbox
+from mailkeep.store.changes import ChangeSet, MessageState
+
+Spans = list[tuple[int, int]]
+"""Half-open index ranges ``[start, stop)`` into ``SelectedMailbox.uids``, ascending."""
+
+
+def uid_array(uids: Iterable[int] = ()) -> array[int]:
+    return array("q", uids)
+
+
+@dataclass
+class Announcement:
+    """What the client must be told, in the order to tell it."""
+
+    expunged: list[int] = field(default_factory=list)
+    """Sequence numbers for ``* n EXPUNGE``, each valid after the previous ones."""
+    expunged_uids: list[int] = field(default_factory=list)
+    flags: list[tuple[int, MessageState]] = field(default_factory=list)
+    """(sequence number, new state) for ``* n FETCH (FLAGS ...)``."""
+    exists: int | None = None
+    """The new message count when messages arrived."""
+    new_uids: Sequence[int] = ()
+
+
+class SelectedMailbox:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        uids: Sequence[int],
+        *,
+        readonly: bool,
+        recent: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        self.id = mailbox.id
+        self.name = mailbox.name
+        self.uidvalidity = mailbox.uidvalidity
+        self.readonly = readonly
+        self.uids = uids if isinstance(uids, array) else uid_array(uids)
+        self.uidnext = mailbox.uidnext
+        self.modseq = mailbox.highestmodseq
+        self.recent: list[tuple[int, int]] = [r for r in recent if r[0] <= r[1]]
+        """UID ranges that are \\Recent for this session (RFC 3501 2.3.2)."""
+        self._new = uid_array()
+        self._expunged: set[int] = set()
+        self._flags: dict[int, MessageState] = {}
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def count(self) -> int:
+        return len(self.uids)
+
+    @property
+    def last_uid(self) -> int:
+        """The largest UID the client knows (0 for an empty view)."""
+        return self.uids[-1] if self.uids else 0
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def is_expunged(self, uid: int) -> bool:
+        """Expunged in the store but not yet announced."""
+        return uid in self._expunged
+
+    @property
+    def has_pending_expunges(self) -> bool:
+        return bool(self._expunged)
+
+    def recent_count(self) -> int:
+        total = 0
+        for low, high in self.recent:
+            total += bisect.bisect_right(self.uids, high) - bisect.bisect_left(self.uids, low)
+        return total
+
+    def is_recent(self, uid: int) -> bool:
+        return any(low <= uid <= high for low, high in self.recent)
+
+    def add_recent(self, low: int, high: int) -> None:
+        if low > high:
+            return
+        if self.recent and self.recent[-1][1] + 1 >= low:
+            self.recent[-1] = (self.recent[-1][0], max(high, self.recent[-1][1]))
+        else:
+            self.recent.append((low, high))
+
+    # ------------------------------------------------------------------ sets → spans
+
+    def sequence_spans(self, seqset: SequenceSet, saved: Sequence[int] | None) -> Spans:
+        """Index spans of a sequence set (RFC 9051 9 ``sequence-set``). A number beyond
+        the message count raises ``SequenceSetError`` (the command is answered BAD)."""
+        if seqset.saved:
+            return self._positions(self._saved(saved))
+        ranges = sequence.resolve(seqset, self.count)
+        if ranges and ranges[-1][1] > self.count:
+            raise SequenceSetError(
+                f"message {ranges[-1][1]} does not exist (the mailbox has {self.count})"
+            )
+        return [(low - 1, high) for low, high in ranges]
+
+    def uid_spans(self, seqset: SequenceSet, saved: Sequence[int] | None) -> Spans:
+        """Index spans of the messages a UID set names; UIDs without a message are
+        ignored, ``*`` is the largest UID (RFC 9051 6.4.9)."""
+        if seqset.saved:
+            return self._positions(self._saved(saved))
+        spans: Spans = []
+        for low, high in sequence.resolve(seqset, self.last_uid):
+            start = bisect.bisect_left(self.uids, low)
+            stop = bisect.bisect_right(self.uids, high)
+            if start < stop:
+                if spans and spans[-1][1] >= start:
+                    spans[-1] = (spans[-1][0], max(stop, spans[-1][1]))
+                else:
+                    spans.append((start, stop))
+        return spans
+
+    def spans(self, seqset: SequenceSet, uid: bool, saved: Sequence[int] | None) -> Spans:
+        return self.uid_spans(seqset, saved) if uid else self.sequence_spans(seqset, saved)
+
+    @staticmethod
+    def _saved(saved: Sequence[int] | None) -> Sequence[int]:
+        if saved is None:
+            raise SequenceSetError("no search result was saved ('$' needs SEARCH RETURN (SAVE))")
+        return saved
+
+    def _positions(self, uids: Iterable[int]) -> Spans:
+        spans: Spans = []
+        for uid in uids:
+            i = bisect.bisect_left(self.uids, uid)
+            if i < len(self.uids) and self.uids[i] == uid:
+                if spans and spans[-1][1] == i:
+                    spans[-1] = (spans[-1][0], i + 1)
+                else:
+                    spans.append((i, i + 1))
+        return spans
+
+    def batches(self, spans: Spans, size: int = 500) -> Iterator[tuple[int, array[int]]]:
+        """(index of the first message, its UIDs) in slices of at most ``size``."""
+        for start, stop in spans:
+            for i in range(start, stop, size):
+                yield i, self.uids[i : min(stop, i + size)]
+
+    def span_uids(self, spans: Spans) -> array[int]:
+        out = uid_array()
+        for start, stop in spans:
+            out.extend(self.uids[start:stop])
+        return out
+
+    @staticmethod
+    def span_count(spans: Spans) -> int:
+        return sum(stop - start for start, stop in spans)
+
+    def uids_to_seqs(self, uids: Iterable[int]) -> list[int]:
+        """Sequence numbers of those of ``uids`` (ascending) that are in the view."""
+        out: list[int] = []
+        lo = 0
+        view = self.uids
+        n = len(view)
+        for uid in uids:
+            lo = bisect.bisect_left(view, uid, lo)
+            if lo < n and view[lo] == uid:
+                out.append(lo + 1)
+        return out
+
+    # ------------------------------------------------------------------ absorbing
+
+    def absorb(self, change: ChangeSet) -> bool:
+        """Take in one committed change; False when it does not follow on from what we
+        have (the caller then catches up with ``absorb_changes``)."""
+        if change.after <= self.modseq:
+            return True  # already seen (e.g. through a catch-up)
+        if change.before != self.modseq:
+            return False
+        for state in change.appended:
+            self._appended(state.uid)
+        for state in change.changed:
+            self._changed(state)
+        for uid in change.expunged:
+            self._gone(uid)
+        self.modseq = change.after
+        self.uidnext = max(self.uidnext, change.uidnext)
+        return True
+
+    def absorb_changes(self, changes: Changes) -> None:
+        """Catch up from the store's log (``Store.changes_since(self.modseq)``). When
+        the expunge log does not reach back far enough, the caller follows with
+        ``absorb_existing``."""
+        for state in changes.changed:
+            known = self._last_known()
+            if state.uid > known:
+                self._appended(state.uid)
+            else:
+                self._changed(state)
+        for uid in changes.expunged:
+            self._gone(uid)
+        self.modseq = max(self.modseq, changes.highestmodseq)
+        self.uidnext = max(self.uidnext, changes.uidnext)
+
+    def absorb_existing(self, existing: Sequence[int]) -> None:
+        """Full resynchronisation: ``existing`` are all UIDs now in the mailbox; every
+        known message not among them was expunged."""
+        present = set(existing)
+        for uid in list(self.uids) + list(self._new):
+            if uid not in present:
+                self._gone(uid)
+        known = self._last_known()
+        for uid in existing:
+            if uid > known:
+                self._appended(uid)
+
+    def _last_known(self) -> int:
+        if self._new:
+            return self._new[-1]
+        return self.last_uid
+
+    def _appended(self, uid: int) -> None:
+        if uid > self._last_known():
+            self._new.append(uid)
+
+    def _changed(self, state: MessageState) -> None:
+        previous = self._flags.get(state.uid)
+        if previous is None or previous.modseq <= state.modseq:
+            self._flags[state.uid] = state
+
+    def _gone(self, uid: int) -> None:
+        i = bisect.bisect_left(self._new, uid)
+        if i < len(self._new) and self._new[i] == uid:
+            del self._new[i]  # never announced: the client need not hear of it
+            return
+        if self.seq_of(uid) is not None:
+            self._expunged.add(uid)
+        self._flags.pop(uid, None)
+
+    def reported(self, uid: int, modseq: int) -> None:
+        """The client was just shown this message's flags as of ``modseq`` (by STORE or
+        by FETCH setting \\Seen): do not announce the same change again."""
+        pending = self._flags.get(uid)
+        if pending is not None and pending.modseq <= modseq:
+            del self._flags[uid]
+
+    # ------------------------------------------------------------------ announcing
+
+    def announce(self, *, allow_expunge: bool) -> Announcement:
+        """Apply what has been absorbed to the view and say what to tell the client."""
+        out = Announcement()
+        if allow_expunge and self._expunged:
+            positions = sorted(
+                i
+                for uid in self._expunged
+                if (i := bisect.bisect_left(self.uids, uid)) < len(self.uids)
+                and self.uids[i] == uid
+            )
+            out.expunged = [p + 1 - n for n, p in enumerate(positions)]
+            out.expunged_uids = [self.uids[p] for p in positions]
+            self._remove_positions(positions)
+            self._expunged.clear()
+        if self._flags:
+            for uid in sorted(self._flags):
+                if uid in self._expunged:
+                    continue
+                seq = self.seq_of(uid)
+                if seq is not None:
+                    out.flags.append((seq, self._flags[uid]))
+            self._flags.clear()
+        if self._new:
+            out.new_uids = self._new
+            self.uids.extend(self._new)
+            self._new = uid_array()
+            out.exists = len(self.uids)
+        return out
+
+    def _remove_positions(self, positions: list[int]) -> None:
+        if len(positions) < 32:
+            for p in reversed(positions):
+                del self.uids[p]
+            return
+        kept = uid_array()
+        previous = 0
+        for p in positions:
+            kept.extend(self.uids[previous:p])
+            previous = p + 1
+        kept.extend(self.uids[previous:])
+        self.uids = kept

@@ -1,0 +1,538 @@
+"""One IMAP session: the state machine between the wire layer, the handlers and the store.
+
+The session owns the sans-I/O wire ``Connection`` (framing and parsing), reads octets from
+a ``Transport`` (a socket in production, a memory pipe in tests), runs each command
+through the table in ``handlers.base.COMMANDS`` and maps errors once onto responses. It
+talks only to the store and the authenticator; it never touches a socket.
+
+Mailbox changes made by anyone (this session included) arrive on the hub ``Listener``.
+Between commands the session only absorbs them into its ``SelectedMailbox``; it tells the
+client at the moments the RFC allows: before a command's tagged response (without EXPUNGE
+for FETCH, STORE and SEARCH by sequence number, RFC 9051 7.5.1), during IDLE at once.
+
+Decisions:
+
+* Timeouts: ``login_timeout`` seconds to authenticate, then ``idle_timeout`` seconds of
+  silence (IDLE included; RFC 9051 5.4 asks for at least 30 minutes); both end with
+  ``* BYE``.
+* ``max_failures`` failed logins close the connection (after the tagged NO and a BYE).
+* A mailbox deleted while selected ends the session with ``* BYE`` (as Dovecot does;
+  RFC 2180 3.3 allows it), since its sequence numbers mean nothing any more.
+* \\Recent is best effort per process (``SqlStore.claim_recent``) and only shown to
+  IMAP4rev1 sessions; IMAP4rev2 has no \\Recent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from array import array
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+from mailkeep import errors
+from mailkeep.auth.service import Authenticator
+from mailkeep.config import LimitsConfig
+from mailkeep.imap import capabilities, mutf7, responses
+from mailkeep.imap import connection as wire
+from mailkeep.imap.commands import Command
+from mailkeep.imap.handlers import base
+from mailkeep.imap.handlers.base import COMMANDS, ImapError, Result, State
+from mailkeep.imap.reader import ErrorKind, Limits
+from mailkeep.imap.selected import SelectedMailbox, uid_array
+from mailkeep.mail.flags import flag_names
+from mailkeep.net.listeners import ConnectionClosed
+from mailkeep.store import names
+from mailkeep.store.api import Credentials, Store
+from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MailboxTouched, MessageState
+from mailkeep.store.hub import Listener
+
+log = logging.getLogger("mailkeep.imap")
+
+SEARCH_CHARSETS = ("US-ASCII", "UTF-8")
+_FLUSH_AT = 64 * 1024
+
+
+class Transport(Protocol):
+    """The connection as the session needs it (``net.listeners.Connection`` is one)."""
+
+    @property
+    def remote(self) -> str: ...
+    @property
+    def loopback(self) -> bool: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def can_start_tls(self) -> bool: ...
+    async def read(self, within: float | None = None) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+    async def start_tls(self) -> None: ...
+
+
+class SessionStore(Store, Protocol):
+    def claim_recent(self, mailbox_id: int, uidnext: int) -> int: ...
+
+
+class StreamSource(Protocol):
+    """What a ``responses.Streamed`` body's ``source`` is: its octets, in chunks."""
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every session of one server shares."""
+
+    store: SessionStore
+    auth: Authenticator
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    hostname: str = "localhost"
+
+
+ERROR_CODES: dict[type[errors.MailkeepError], bytes | None] = {
+    errors.NotFound: responses.NONEXISTENT,
+    errors.AlreadyExists: responses.ALREADYEXISTS,
+    errors.QuotaExceeded: responses.OVERQUOTA,
+    errors.InvalidName: responses.CANNOT,
+    errors.PermissionDenied: responses.NOPERM,
+    errors.TemporaryFailure: responses.UNAVAILABLE,
+    errors.InUse: responses.INUSE,
+    errors.Conflict: responses.INUSE,
+    errors.LimitExceeded: responses.LIMIT,
+    errors.ConfigError: responses.UNAVAILABLE,
+}
+"""The one mapping of the error taxonomy onto ``NO [CODE]`` (STYLE.md habit 4)."""
+
+
+class _Woken:
+    """``next_event(wake=True)`` returns this when the hub listener fired."""
+
+
+WOKEN = _Woken()
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def wire_limits(limits: LimitsConfig) -> Limits:
+    """The wire layer's limits from the configuration; MULTIAPPEND may carry several
+    messages, so one command may hold twice the largest message."""
+    return Limits(
+        max_line=limits.max_line,
+        max_literal=limits.max_message,
+        max_command=max(2 * limits.max_message, limits.max_message + limits.max_line),
+        max_line_unauthenticated=min(limits.max_line, 8 * 1024),
+        max_literal_unauthenticated=limits.max_literal_unauthenticated,
+        max_command_unauthenticated=2 * limits.max_literal_unauthenticated,
+    )
+
+
+class Session:
+    def __init__(self, services: Services, transport: Transport) -> None:
+        self.services = services
+        self.store = services.store
+        self.transport = transport
+        self.wire = wire.Connection(wire_limits(services.limits))
+        self.state = State.NOT_AUTHENTICATED
+        self.credentials: Credentials | None = None
+        self.enabled: set[str] = set()
+        self.selected: SelectedMailbox | None = None
+        self.saved: array[int] = uid_array()
+        """The SEARCHRES result as UIDs (RFC 5182), for ``$``."""
+        self.listener: Listener | None = None
+        self.failures = 0
+        self.condstore = False
+        """Set by CONDSTORE/QRESYNC (issue 5): unsolicited FETCH then carries MODSEQ."""
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._read_task: asyncio.Task[bytes] | None = None
+        self._started = asyncio.get_running_loop().time()
+        self._bye: str | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def rev2(self) -> bool:
+        """The client sent ``ENABLE IMAP4rev2`` (RFC 9051)."""
+        return "IMAP4REV2" in self.enabled
+
+    @property
+    def utf8(self) -> bool:
+        """Mailbox names and quoted strings in UTF-8 (IMAP4rev2 or UTF8=ACCEPT)."""
+        return self.rev2 or "UTF8=ACCEPT" in self.enabled
+
+    @property
+    def account_id(self) -> int:
+        assert self.credentials is not None
+        return self.credentials.account_id
+
+    def plaintext_ok(self) -> bool:
+        return self.services.auth.plaintext_allowed(self.transport.tls, self.transport.loopback)
+
+    def capability_list(self) -> list[str]:
+        authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)
+        auth = self.services.auth
+        ctx = capabilities.Context(
+            authenticated=authenticated,
+            can_starttls=self.transport.can_start_tls,
+            plaintext_ok=self.plaintext_ok(),
+            mechanisms=auth.mechanisms(tls=self.transport.tls, loopback=self.transport.loopback),
+            appendlimit=self.services.limits.max_message,
+        )
+        return capabilities.capabilities(ctx)
+
+    # ------------------------------------------------------------------ names
+
+    def mailbox_name(self, raw: bytes) -> str:
+        """A mailbox name from the wire, decoded for this session and canonical
+        (``INBOX`` in any case is INBOX, RFC 9051 5.1)."""
+        try:
+            name = mutf7.decode_mailbox(raw, utf8=self.utf8)
+        except ValueError as exc:
+            raise errors.InvalidName(str(exc)) from None
+        return names.canonical(name)
+
+    def encode_name(self, name: str) -> bytes:
+        return responses.mailbox_name(name, utf8=self.utf8)
+
+    def flag_list(self, flags: int, keywords: Iterable[str], uid: int | None = None) -> bytes:
+        """A message's FLAGS as sent: system flags, keywords, and \\Recent for IMAP4rev1
+        sessions (RFC 3501 2.3.2; RFC 9051 has no \\Recent)."""
+        shown = flag_names(flags)
+        if uid is not None and not self.rev2 and self.selected and self.selected.is_recent(uid):
+            shown.append("\\Recent")
+        shown.extend(keywords)
+        return responses.flag_list(shown)
+
+    # ------------------------------------------------------------------ output
+
+    async def send(self, data: bytes) -> None:
+        """Queue a response; it goes out when the buffer fills or the command ends."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= _FLUSH_AT:
+            await self.flush()
+
+    async def send_chunks(self, chunks: Sequence[responses.Chunk]) -> None:
+        """A FETCH response whose bodies may be streamed from their sources."""
+        for chunk in chunks:
+            if isinstance(chunk, responses.Streamed):
+                await self._stream(chunk)
+            else:
+                await self.send(chunk)
+
+    async def _stream(self, chunk: responses.Streamed) -> None:
+        source = cast(StreamSource, chunk.source)
+        remaining = chunk.size
+        async for data in source.chunks():
+            if len(data) > remaining:
+                data = data[:remaining]
+            remaining -= len(data)
+            await self.send(data)
+            if not remaining:
+                break
+        if remaining:
+            # The literal's size was announced: keep the stream in step whatever happens.
+            log.error("message data ended %d octets early; padded", remaining)
+            await self.send(b" " * remaining)
+
+    async def flush(self) -> None:
+        if not self._out:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
+        self._out_size = 0
+        await self.transport.write(data)
+
+    # ------------------------------------------------------------------ input
+
+    async def next_event(self, *, wake: bool = False) -> wire.Event | _Woken:
+        """The next wire event, reading as needed; with ``wake`` it returns ``WOKEN`` as
+        soon as the hub has changes for us (IDLE)."""
+        while True:
+            event = self.wire.next_event()
+            if not isinstance(event, wire.NeedData):
+                return event
+            await self.flush()
+            data = await self._receive(wake)
+            if data is None:
+                return WOKEN
+            self.wire.receive_data(data)
+
+    def _timeout(self) -> float:
+        limits = self.services.limits
+        if self.state is State.NOT_AUTHENTICATED:
+            elapsed = asyncio.get_running_loop().time() - self._started
+            return max(0.0, limits.login_timeout - elapsed)
+        return float(limits.idle_timeout)
+
+    async def _receive(self, wake: bool) -> bytes | None:
+        """Octets from the client (b"" at its end), or None when woken by the hub."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout()
+        while True:
+            if self._read_task is None:
+                self._read_task = asyncio.ensure_future(self.transport.read())
+            waiting: set[asyncio.Future[object]] = {cast("asyncio.Future[object]", self._read_task)}
+            woken: asyncio.Task[bool] | None = None
+            if self.listener is not None:
+                woken = asyncio.ensure_future(self.listener.wakeup.wait())
+                waiting.add(cast("asyncio.Future[object]", woken))
+            try:
+                done, _ = await asyncio.wait(
+                    waiting,
+                    timeout=max(0.0, deadline - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                if woken is not None and not woken.done():
+                    woken.cancel()
+            if self._read_task in done:
+                task, self._read_task = self._read_task, None
+                return task.result()
+            if woken is not None and woken in done:
+                if wake:
+                    return None
+                await self.absorb()  # keep the queue short while the client is quiet
+                continue
+            raise _TimedOut
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        """Greet, then serve commands until LOGOUT, a timeout or the client leaves."""
+        try:
+            await self.send(
+                responses.greeting(
+                    f"{self.services.hostname} mailkeep ready", self.capability_list()
+                )
+            )
+            while self.state is not State.LOGOUT:
+                try:
+                    event = await self.next_event()
+                except _TimedOut:
+                    await self.send(responses.bye(self._timeout_text()))
+                    break
+                if isinstance(event, _Woken):  # pragma: no cover - not asked for
+                    continue
+                await self.handle_event(event)
+            await self.flush()
+        except ConnectionClosed:
+            pass
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    self._out.clear()
+                    await self.transport.write(responses.bye("server shutting down"))
+            raise
+        finally:
+            await self.close()
+
+    def _timeout_text(self) -> str:
+        if self.state is State.NOT_AUTHENTICATED:
+            return "login timeout: authenticate sooner"
+        return "autologout: idle for too long"
+
+    async def close(self) -> None:
+        if self._read_task is not None:
+            self._read_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._read_task
+            self._read_task = None
+        self.unwatch()
+
+    async def handle_event(self, event: wire.Event) -> None:
+        match event:
+            case wire.CommandReceived(tag=tag, command=command):
+                await self.execute(tag, command)
+            case wire.CommandError(tag=tag, reason=reason, kind=kind, command=name):
+                if name == "SEARCH":
+                    self.saved = uid_array()  # RFC 5182 2.1: a failed SEARCH empties $
+                if kind is ErrorKind.BADCHARSET and tag is not None:
+                    code = responses.badcharset(SEARCH_CHARSETS)
+                    await self.send(responses.no(tag, reason, code))
+                else:
+                    await self.send(responses.bad(tag, reason))
+            case wire.NeedContinuation(text=text):
+                await self.send(responses.continuation(text))
+                await self.flush()
+            case wire.LiteralRefused(tag=tag, size=size, limit=limit, command=name):
+                text = f"literal of {size} octets is over the limit of {limit}"
+                if tag is not None and name in ("APPEND", "REPLACE"):
+                    await self.send(responses.no(tag, text, responses.TOOBIG))
+                else:
+                    await self.send(responses.bad(tag, text))
+            case wire.ConnectionClosed():
+                self.state = State.LOGOUT
+            case wire.IdleDone(tag=tag) | wire.AuthResponse(tag=tag):  # pragma: no cover
+                await self.send(responses.bad(tag, "unexpected continuation"))
+            case wire.NeedData():  # pragma: no cover - next_event never returns it
+                pass
+
+    async def execute(self, tag: str, command: Command) -> None:
+        """Run one command: state check, handler, error mapping, announcements, tagged
+        response, then the result's ``after`` step."""
+        spec = COMMANDS.get(type(command))
+        if spec is None:
+            await self.send(responses.bad(tag, "command not supported by this server"))
+            return
+        if self.state not in spec.states:
+            await self.send(responses.bad(tag, _wrong_state(self.state, spec.states)))
+            return
+        result = await self._call(spec, tag, command)
+        if spec.announce and result.status != "BAD" and self.selected is not None:
+            await self.announce(allow_expunge=spec.may_expunge(getattr(command, "uid", False)))
+        await self.send(responses.tagged(tag, result.status, result.text, result.code))
+        if self._bye is not None:
+            await self.send(responses.bye(self._bye))
+            self.state = State.LOGOUT
+        if result.after is not None:
+            await self.flush()
+            await result.after()
+
+    async def _call(self, spec: base.CommandSpec, tag: str, command: Command) -> Result:
+        try:
+            return await spec.handler(self, tag, command)
+        except ImapError as exc:
+            return Result(exc.status, exc.text, exc.code)
+        except errors.MailkeepError as exc:
+            return Result("NO", str(exc) or type(exc).__name__, _error_code(exc))
+        except (ConnectionClosed, asyncio.CancelledError, _TimedOut):
+            raise
+        except Exception:
+            log.exception("%s: %s failed", self.transport.remote, type(command).__name__.upper())
+            return Result(
+                "NO", "internal server error; the failure was logged", responses.SERVERBUG
+            )
+
+    # ------------------------------------------------------------------ login state
+
+    async def logged_in(self, credentials: Credentials) -> None:
+        """Enter the authenticated state (LOGIN or AUTHENTICATE succeeded)."""
+        self.credentials = credentials
+        self.state = State.AUTHENTICATED
+        self.wire.authenticated = True
+        self.listener = Listener()
+        self.store.hub.watch_account(credentials.account_id, self.listener)
+
+    def unwatch(self) -> None:
+        if self.listener is not None and self.credentials is not None:
+            self.store.hub.unwatch_account(self.credentials.account_id, self.listener)
+        self.listener = None
+
+    async def login_failed(self) -> None:
+        """Count a failed login; after ``max_failures`` say goodbye (after the NO)."""
+        self.failures += 1
+        if self.failures >= self.services.auth.config.max_failures:
+            self._bye = "too many failed login attempts"
+
+    # ------------------------------------------------------------------ selected state
+
+    def select(self, selected: SelectedMailbox) -> None:
+        self.selected = selected
+        self.saved = uid_array()
+        self.state = State.SELECTED
+        if self.listener is not None:
+            self.listener.drain()  # the snapshot is newer than anything queued
+
+    def unselect(self) -> None:
+        self.selected = None
+        self.saved = uid_array()
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    async def absorb(self) -> None:
+        """Take queued changes into the selected view without telling the client yet."""
+        if self.listener is None:
+            return
+        pending = self.listener.drain()
+        if self.selected is None or not pending:
+            return
+        await self._absorb(pending)
+
+    async def _absorb(self, pending: list[Change]) -> None:
+        selected = self.selected
+        assert selected is not None
+        behind = False
+        for change in pending:
+            match change:
+                case ChangeSet(mailbox_id=mailbox_id) if mailbox_id == selected.id:
+                    if not behind and not selected.absorb(change):
+                        behind = True
+                case MailboxTouched(mailbox_id=mailbox_id, highestmodseq=modseq):
+                    if mailbox_id == selected.id and modseq > selected.modseq:
+                        behind = True
+                case MailboxEvent(kind="deleted", name=name) if name == selected.name:
+                    self._bye = "the selected mailbox was deleted"
+                case MailboxEvent(kind="renamed", name=name, old_name=old) if old == selected.name:
+                    selected.name = name
+        if behind:
+            await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Bring the view up to the store's log (the hub missed something)."""
+        selected = self.selected
+        assert selected is not None
+        try:
+            changes = await self.store.changes_since(selected.id, selected.modseq)
+        except errors.NotFound:
+            self._bye = "the selected mailbox was deleted"
+            return
+        selected.absorb_changes(changes)
+        if not changes.expunge_log_complete:
+            snapshot = await self.store.snapshot(selected.id)
+            selected.absorb_existing(snapshot.uids)
+
+    async def announce(self, *, allow_expunge: bool) -> None:
+        """Tell the client what changed in the selected mailbox (RFC 9051 7.4, 7.5)."""
+        await self.absorb()
+        selected = self.selected
+        if selected is None:
+            return
+        news = selected.announce(allow_expunge=allow_expunge)
+        for seq in news.expunged:
+            await self.send(responses.expunge(seq))
+        for seq, state in news.flags:
+            await self.send(self.flags_update(seq, state))
+        if news.exists is not None:
+            await self.send(responses.exists(news.exists))
+            if news.new_uids:
+                first, last = news.new_uids[0], news.new_uids[-1]
+                if selected.readonly:
+                    selected.add_recent(first, last)
+                else:
+                    boundary = self.store.claim_recent(selected.id, last + 1)
+                    selected.add_recent(max(first, boundary), last)
+            if not self.rev2:
+                await self.send(responses.recent(selected.recent_count()))
+
+    def flags_update(self, seq: int, state: MessageState) -> bytes:
+        """An unsolicited ``* n FETCH (UID u FLAGS (...))``; UID included so that clients
+        need not map sequence numbers (allowed by RFC 9051 7.5.2)."""
+        fetch = responses.FetchResponse(seq).add_number("UID", state.uid)
+        fetch.add("FLAGS", self.flag_list(state.flags, state.keywords, state.uid))
+        if self.condstore:
+            fetch.add("MODSEQ", responses.modseq_value(state.modseq))
+        return fetch.to_bytes()
+
+
+def _error_code(exc: errors.MailkeepError) -> bytes | None:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]
+    return None
+
+
+def _wrong_state(state: State, allowed: frozenset[State]) -> str:
+    if state is State.NOT_AUTHENTICATED:
+        return "log in first (LOGIN or AUTHENTICATE)"
+    if allowed == base.NOT_AUTHENTICATED:
+        return "already authenticated"
+    if allowed == base.SELECTED:
+        return "no mailbox selected (SELECT or EXAMINE first)"
+    if allowed == base.AUTHENTICATED_ONLY:
+        return "not allowed while a mailbox is selected (UNSELECT first)"
+    return f"not allowed in the {state.value} state"
