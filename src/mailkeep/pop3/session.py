@@ -60,7 +60,7 @@ import enum
 import logging
 import time
 from array import array
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from mailkeep import __version__
@@ -125,7 +125,7 @@ class Stream:
     the terminator). Close ``body`` if the connection fails midway."""
 
     head: bytes
-    body: AsyncIterator[bytes]
+    body: AsyncGenerator[bytes, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,7 +665,7 @@ class Session:
             log.warning("blob %s has %d octets, the index %d", row.blob, reader.size, row.size)
         return [Stream(ok(f"{reader.size} octets"), self._retr_body(reader, index))]
 
-    async def _retr_body(self, reader: BlobReader, index: int) -> AsyncIterator[bytes]:
+    async def _retr_body(self, reader: BlobReader, index: int) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()
         try:
             async for chunk in reader.chunks(0, reader.size, BLOB_CHUNK):
@@ -732,7 +732,9 @@ class Session:
         return [Send(ok(f"{self.settings.hostname} POP3 server signing off ({status})")), Close()]
 
 
-async def _top_body(header: bytes, reader: BlobReader | None, lines: int) -> AsyncIterator[bytes]:
+async def _top_body(
+    header: bytes, reader: BlobReader | None, lines: int
+) -> AsyncGenerator[bytes, None]:
     stuffer = DotStuffer()
     yield stuffer.feed(header)
     if reader is not None:
