@@ -17,20 +17,22 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
 )
 
 from mailkeep.client.accounts import Account, accounts_path, load_account, load_accounts
+from mailkeep.client.connection import TlsMode, is_loopback
 from mailkeep.client.errors import ClientConfigError, ClientError, PartialFailure
 from mailkeep.client.fetcher import FetchOptions, FetchPolicy, fetch_account
 from mailkeep.client.fetcher import watch as fetch_watch
@@ -53,35 +55,51 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RichProgress:
-    """Messages and bytes, on stderr, only on a terminal."""
+    """Messages and bytes, on stderr, only on a terminal: the bar follows the bytes when
+    they are known up front, else the messages."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[messages]}"),
             DownloadColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
-        self.messages: Any = None
-        self.octets: Any = None
+        self.task: Any = None
+        self.by_bytes = False
+        self.done = 0
+        self.total = 0
 
     def start(self, label: str, messages: int, octets: int) -> None:
-        if messages < 2:
+        if messages < 2 and octets < 1024 * 1024:
             return
+        self.by_bytes = octets > 0
+        self.done, self.total = 0, messages
         self.progress.start()
-        self.messages = self.progress.add_task(label, total=messages)
+        self.task = self.progress.add_task(
+            label, total=octets if self.by_bytes else messages, messages=self._count()
+        )
+
+    def _count(self) -> str:
+        return f"{self.done}/{self.total} msgs" if self.total else f"{self.done} msgs"
 
     def advance(self, messages: int, octets: int) -> None:
-        if self.messages is not None:
-            self.progress.advance(self.messages, messages)
+        if self.task is None:
+            return
+        self.done += messages
+        self.progress.update(
+            self.task,
+            advance=octets if self.by_bytes else messages,
+            messages=self._count(),
+        )
 
     def finish(self) -> None:
-        if self.messages is not None:
+        if self.task is not None:
             self.progress.stop()
-            self.messages = None
+            self.task = None
 
 
 def _progress(as_json: bool) -> ProgressSink:
@@ -395,4 +413,186 @@ def accounts_check(account_name: str, as_json: bool, accounts_file: str | None) 
         click.echo(f"{account.name}: login OK; server offers {' '.join(capabilities)}")
 
 
-COMMANDS: list[click.Command] = [fetch, sync, accounts]
+# --- server side: migrate, import, export (need the mailkeep data directory) ----------------
+
+
+def _data_dir_config() -> tuple[Path, Any]:
+    """The data directory and config of the enclosing ``mailkeep --data DIR`` group."""
+    obj = click.get_current_context().find_root().obj
+    if obj is None or not hasattr(obj, "require_initialised"):
+        raise ClientConfigError("run this as 'mailkeep --data DIR <command> ...'")
+    config = obj.require_initialised()
+    return Path(obj.data), config
+
+
+async def _open_store() -> tuple[Any, Path]:
+    from mailkeep.store.factory import open_store
+
+    data, config = _data_dir_config()
+    return await open_store(config.store.url, data, pool_size=1), data
+
+
+def _source_account(
+    url: str | None,
+    account_name: str | None,
+    accounts_file: str | None,
+    password_command: str | None,
+    cafile: str | None,
+) -> Account:
+    """``imaps://user@host[:port]`` (implicit TLS), ``imap://...`` (STARTTLS) or
+    ``imap+plain://...`` (no TLS, loopback only); or an IMAP account of the accounts file."""
+    if account_name:
+        return _account(accounts_file, account_name, "imap")
+    if not url:
+        raise click.UsageError("give --from URL or --from-account NAME")
+    scheme, sep, rest = url.partition("://")
+    modes = {"imaps": TlsMode.IMPLICIT, "imap": TlsMode.STARTTLS, "imap+plain": TlsMode.NONE}
+    if not sep or scheme.lower() not in modes:
+        raise ClientConfigError(f"--from {url!r}: use imaps://USER@HOST[:PORT] or imap://...")
+    tls = modes[scheme.lower()]
+    user, at, hostport = rest.rstrip("/").rpartition("@")
+    if not at or not user:
+        raise ClientConfigError(f"--from {url!r}: the user name is missing (USER@HOST)")
+    host, colon, port = hostport.rpartition(":") if hostport.count(":") == 1 else ("", "", "")
+    if not colon:
+        host, port = hostport, ""
+    if tls is TlsMode.NONE and not is_loopback(host):
+        raise ClientConfigError("imap+plain:// is only allowed for loopback servers")
+    return Account(
+        name=url,
+        protocol="imap",
+        server=host,
+        port=int(port) if port.isdigit() else (993 if tls is TlsMode.IMPLICIT else 143),
+        tls=tls,
+        user=unquote(user),
+        local=Path("."),
+        state=Path("."),
+        password_command=password_command,
+        cafile=cafile,
+    )
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("--from", "source_url", metavar="URL", help="imaps://USER@HOST[:PORT] to copy.")
+@click.option("--from-account", metavar="NAME", help="An IMAP account of the accounts file.")
+@click.option("--to", "address", required=True, metavar="ADDRESS", help="mailkeep account.")
+@click.option("--folder", "folders", multiple=True, metavar="PATTERN", help="Only these.")
+@click.option("--password-command", metavar="CMD", help="Prints the source password.")
+@click.option("--cafile", metavar="FILE", help="Extra CA certificate for the source.")
+@dry_run_option
+@json_option
+@accounts_option
+@handles_errors
+def migrate(
+    source_url: str | None,
+    from_account: str | None,
+    address: str,
+    folders: tuple[str, ...],
+    password_command: str | None,
+    cafile: str | None,
+    dry_run: bool,
+    as_json: bool,
+    accounts_file: str | None,
+) -> None:
+    """Copy all folders of an IMAP account into the mailkeep account ADDRESS.
+
+    Flags, keywords and dates are kept. Resumable: run it again after an interruption (or
+    later, to copy what arrived since); nothing is copied twice.
+    """
+    from mailkeep.client.migrate import MigrateOptions, MigrationState, migrate_imap
+
+    source = _source_account(source_url, from_account, accounts_file, password_command, cafile)
+    password = source.password()
+
+    async def run() -> RunReport:
+        store, data = await _open_store()
+        state = MigrationState(data / "migrate-state.sqlite")
+        try:
+            client = await open_imap(source, password)
+            try:
+                return await migrate_imap(
+                    client,
+                    store,
+                    address,
+                    state,
+                    f"{source.user}@{source.server}:{source.port}->{address}",
+                    MigrateOptions(folders=folders or ("*",), dry_run=dry_run),
+                    _progress(as_json),
+                )
+            finally:
+                await client.logout()
+        finally:
+            state.close()
+            await store.close()
+
+    report = _run(run())
+    _emit(report, as_json, address)
+
+
+@click.command("import", epilog=EXIT_CODES_HELP)
+@click.argument("kind", type=click.Choice(["maildir", "mbox"]))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--to", "address", required=True, metavar="ADDRESS", help="mailkeep account.")
+@click.option("--folder", metavar="NAME", help="Target folder (mbox file) or parent folder.")
+@dry_run_option
+@json_option
+@handles_errors
+def import_command(
+    kind: str, path: Path, address: str, folder: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Import a Maildir++ tree or an mbox file/directory into the account ADDRESS."""
+    from mailkeep.client.storeio import import_mail
+
+    async def run() -> RunReport:
+        store, _ = await _open_store()
+        try:
+            return await import_mail(
+                store,
+                address,
+                kind,
+                path,
+                folder=folder,
+                dry_run=dry_run,
+                progress=_progress(as_json),
+            )
+        finally:
+            await store.close()
+
+    _emit(_run(run()), as_json, address)
+
+
+@click.command("export", epilog=EXIT_CODES_HELP)
+@click.argument("address", metavar="ADDRESS")
+@click.argument("kind", type=click.Choice(["maildir", "mbox"]))
+@click.argument("path", type=click.Path(path_type=Path))
+@dry_run_option
+@json_option
+@handles_errors
+def export_command(address: str, kind: str, path: Path, dry_run: bool, as_json: bool) -> None:
+    """Export every folder of ADDRESS to PATH (a new or empty directory) as a Maildir++
+    tree or as one mbox file per folder."""
+    from mailkeep.client.storeio import export_mail
+
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ClientConfigError(f"{path} exists and is not an empty directory")
+
+    async def run() -> RunReport:
+        store, _ = await _open_store()
+        try:
+            return await export_mail(
+                store, address, kind, path, dry_run=dry_run, progress=_progress(as_json)
+            )
+        finally:
+            await store.close()
+
+    _emit(_run(run()), as_json, address)
+
+
+COMMANDS: list[click.Command] = [
+    fetch,
+    sync,
+    accounts,
+    migrate,
+    import_command,
+    export_command,
+]
