@@ -40,7 +40,14 @@ def accounts_file(tmp_path: Path, user: MailUser, **overrides: str | int) -> Pat
 
 
 def test_commands_are_exported() -> None:
-    assert {c.name for c in COMMANDS} == {"fetch", "sync", "accounts"}
+    assert {c.name for c in COMMANDS} == {
+        "fetch",
+        "sync",
+        "accounts",
+        "migrate",
+        "import",
+        "export",
+    }
     runner = CliRunner()
     result = runner.invoke(sync, ["--help"])
     assert result.exit_code == 0
