@@ -5,6 +5,10 @@ from __future__ import annotations
 import poplib
 from pathlib import Path
 
+import pytest
+
+from mailkeep.client.connection import TlsMode
+from mailkeep.client.errors import Busy
 from mailkeep.client.fetcher import DAY, FetchOptions, FetchPolicy, fetch_account
 from mailkeep.client.maildir import INBOX, MaildirStore
 from mailkeep.client.statedb import StateDB
@@ -170,3 +174,28 @@ async def test_interrupted_download_resumes_without_duplicate(
     assert list(local) == ["1.crashed.host"]
     assert local["1.crashed.host"].endswith(message(1))
     assert await run(mail_user, root, policy=policy) == (0, 0, 0)
+
+
+async def test_pop3_over_tls_and_starttls(mail_user: MailUser, tmp_path: Path) -> None:
+    mail_user.deliver(message(1))
+    policy = FetchPolicy(leave_on_server=True)
+    ca = str(mail_user.server.cafile)
+    for n, (tls, port) in enumerate(
+        (
+            (TlsMode.IMPLICIT, mail_user.server.pop3s_port),
+            (TlsMode.STARTTLS, mail_user.server.pop3_port),
+        )
+    ):
+        root = tmp_path / f"Mail{n}"
+        account = account_for(mail_user, root, "pop3", tls=tls, port=port, cafile=ca, auth="login")
+        report = await fetch_account(account, mail_user.password, FetchOptions(policy=policy))
+        assert report.new == 1
+
+
+async def test_one_run_per_account_at_a_time(mail_user: MailUser, tmp_path: Path) -> None:
+    root = tmp_path / "Mail"
+    account = account_for(mail_user, root, "pop3")
+    with StateDB(account.state), pytest.raises(Busy):
+        await fetch_account(account, mail_user.password, FetchOptions())
+    # Released: the next run goes ahead.
+    await fetch_account(account, mail_user.password, FetchOptions())

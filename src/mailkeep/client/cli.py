@@ -47,8 +47,9 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0   success          4  authentication failed   7  protocol error
   1   unexpected bug   5  TLS failure             8  partial: something skipped
-  2   usage error      6  network failure       130  interrupted
-  3   configuration error (accounts file, password command)"""
+  2   usage error      6  network failure         9  account busy (another run)
+  3   configuration error (accounts file,     130  interrupted
+      password command)"""
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -13,6 +13,7 @@ Exit codes (documented in ``mailkeep fetch --help`` and ``mailkeep sync --help``
 7     protocol error (the server answered something we cannot use, or lacks a
       required capability such as POP3 UIDL)
 8     partial success: some folders or messages were skipped (see the output)
+9     another fetch/sync of the same account is running (its state is locked)
 130   interrupted (Ctrl-C); an interrupted run resumes without duplicates
 ====  ==================================================================
 """
@@ -52,6 +53,10 @@ class ProtocolError(ClientError):
 
 class PartialFailure(ClientError):
     exit_code = 8
+
+
+class Busy(ClientError):
+    exit_code = 9
 
 
 class ImapError(ProtocolError):

@@ -16,9 +16,12 @@ It remembers what the last run saw so the next run knows what changed on each si
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from mailkeep.client.errors import Busy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,9 +98,18 @@ class MessageRow:
 
 
 class StateDB:
+    """Opening it takes an exclusive lock (``PATH.lock``, flock): one fetch or sync per
+    account at a time; a second one fails at once with ``Busy``."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise Busy(f"another mailkeep run is using {path}") from None
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -106,6 +118,7 @@ class StateDB:
 
     def close(self) -> None:
         self.db.close()
+        self._lock.close()
 
     def __enter__(self) -> StateDB:
         return self

@@ -543,6 +543,16 @@ class FolderSync:
                 return fetch.uid
         return None
 
+    def _set_local_flags(self, message: MessageFile, letters: str) -> MessageFile | None:
+        """Rename to carry the merged flags; a mail reader may have renamed the file
+        since the scan (mutt moving new/ to cur/), so look it up again once."""
+        extra = "".join(c for c in message.flags if c not in flagmap.SYNCED_LETTERS)
+        try:
+            return self.box.set_flags(message, letters + extra)
+        except FileNotFoundError:
+            again = self.box.get(message.key)
+            return None if again is None else self.box.set_flags(again, letters + extra)
+
     def _put(self, row: MessageRow) -> None:
         self.rows[row.key] = row
         if not self.dry:
@@ -572,9 +582,10 @@ class FolderSync:
             local_flags = flagmap.synced(message.flags)
             merged = flagmap.merge(row.flags, local_flags, remote_flags)
             if merged != local_flags and not self.dry:
-                self.local[row.key] = self.box.set_flags(
-                    message, merged + "".join(c for c in message.flags if c not in "SRFTD")
-                )
+                renamed = self._set_local_flags(message, merged)
+                if renamed is None:  # deleted by a mail reader meanwhile: next run
+                    continue
+                self.local[row.key] = renamed
             for letter in set(merged) - set(remote_flags):
                 stores.setdefault(("+FLAGS", letter), []).append(uid)
             for letter in set(remote_flags) - set(merged):
