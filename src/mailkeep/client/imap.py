@@ -128,7 +128,9 @@ class QresyncParams:
 
 
 @dataclass
-class _Pending:
+class PendingCommand:
+    """A command sent and not yet completed (from ``start``; pass it to ``finish``)."""
+
     tag: str
     future: asyncio.Future[Tagged]
     untagged: list[Untagged] = field(default_factory=list)
@@ -150,7 +152,7 @@ class ImapClient:
         self._writer = writer
         self.endpoint = endpoint
         self._wire = wire.ResponseReader(spool_dir)
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[PendingCommand] = deque()
         self._continuation: asyncio.Future[Continuation] | None = None
         self._unsolicited: asyncio.Queue[Untagged] = asyncio.Queue()
         self._send_lock = asyncio.Lock()
@@ -334,7 +336,7 @@ class ImapClient:
         self._tag_counter += 1
         return f"A{self._tag_counter:04d}"
 
-    async def _send(self, pending: _Pending, parts: Sequence[Arg]) -> None:
+    async def _send(self, pending: PendingCommand, parts: Sequence[Arg]) -> None:
         """Write a command; literals use LITERAL+ (RFC 7888) when offered, else wait for
         the server's continuation request."""
         plus_any = "LITERAL+" in self.capabilities
@@ -363,7 +365,7 @@ class ImapClient:
             except (OSError, ConnectionError) as exc:
                 raise NetworkError(f"sending to {self.endpoint.host} failed: {exc}") from exc
 
-    async def _await_continuation(self, pending: _Pending) -> Continuation:
+    async def _await_continuation(self, pending: PendingCommand) -> Continuation:
         loop = asyncio.get_running_loop()
         self._continuation = loop.create_future()
         await self._writer.drain()
@@ -390,7 +392,7 @@ class ImapClient:
             self._writer.write(chunk)
             await self._writer.drain()
 
-    async def _wait(self, pending: _Pending) -> Tagged:
+    async def _wait(self, pending: PendingCommand) -> Tagged:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), self.timeout)
         except TimeoutError:
@@ -414,14 +416,14 @@ class ImapClient:
 
     async def start(
         self, *parts: Arg, on_untagged: Callable[[Untagged], bool] | None = None
-    ) -> _Pending:
+    ) -> PendingCommand:
         """Send a command without waiting: pipeline several, then ``finish`` each."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(self._next_tag(), loop.create_future(), on_untagged=on_untagged)
+        pending = PendingCommand(self._next_tag(), loop.create_future(), on_untagged=on_untagged)
         await self._send(pending, _spaced(parts))
         return pending
 
-    async def finish(self, pending: _Pending, check: bool = True) -> CommandResult:
+    async def finish(self, pending: PendingCommand, check: bool = True) -> CommandResult:
         tagged = await self._wait(pending)
         if check and tagged.status != "OK":
             raise ImapError(tagged.tag, tagged.status, tagged.code, tagged.text)
@@ -452,7 +454,7 @@ class ImapClient:
     async def authenticate(self, mechanism: SaslMechanism) -> None:
         """AUTHENTICATE (RFC 9051 6.2.2) with SASL-IR (RFC 4959) when offered."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(self._next_tag(), loop.create_future())
+        pending = PendingCommand(self._next_tag(), loop.create_future())
         parts: list[Arg] = [b"AUTHENTICATE", mechanism.name.encode()]
         initial = mechanism.initial_response()
         if initial is not None and "SASL-IR" in self.capabilities:
@@ -615,7 +617,7 @@ class ImapClient:
         """Fetch many UIDs in batches with up to ``window`` commands in flight: saves a
         round trip per batch without one huge response to restart from on failure."""
         chunks = [uids[i : i + batch] for i in range(0, len(uids), batch)]
-        in_flight: deque[_Pending] = deque()
+        in_flight: deque[PendingCommand] = deque()
 
         def collect(response: Untagged) -> bool:
             if isinstance(response, Fetch):
@@ -736,7 +738,7 @@ class ImapClient:
         if "IDLE" not in self.capabilities:
             raise ProtocolError(f"{self.endpoint.host} lacks IDLE")
         loop = asyncio.get_running_loop()
-        pending = _Pending(self._next_tag(), loop.create_future())
+        pending = PendingCommand(self._next_tag(), loop.create_future())
         self._continuation = loop.create_future()
         await self._send(pending, [b"IDLE"])
         await self._await_continuation_only(pending)
@@ -756,7 +758,7 @@ class ImapClient:
                     await self._writer.drain()
             await self.finish(pending)
 
-    async def _await_continuation_only(self, pending: _Pending) -> None:
+    async def _await_continuation_only(self, pending: PendingCommand) -> None:
         assert self._continuation is not None
         waiter = asyncio.ensure_future(self._continuation)
         done, _ = await asyncio.wait(
