@@ -89,9 +89,14 @@ async def client(services: Services) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def alice(client: Client) -> Client:
-    """A session logged in as alice."""
-    await client.login()
+async def alice(client: Client, store: SqlStore) -> Client:
+    """A session logged in as alice. It enters the authenticated state the way LOGIN
+    does after the password check (``Session.logged_in``), skipping the argon2
+    verification that would cost every test half a second; ``test_auth`` covers it."""
+    credentials = await store.get_credentials(ADDRESS)
+    assert credentials is not None
+    assert client.session is not None
+    await client.session.logged_in(credentials)
     return client
 
 

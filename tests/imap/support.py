@@ -141,9 +141,15 @@ class Client:
         return responses[:-1]
 
     async def login(self, user: str = "alice@example.org", password: str = "") -> None:
-        from .conftest import PASSWORD
-
-        await self.ok(f'L LOGIN {user} "{password or PASSWORD}"')
+        """Log in with LOGIN (the real password check), or directly when no password is
+        given (see the ``alice`` fixture)."""
+        if password:
+            await self.ok(f'L LOGIN {user} "{password}"')
+            return
+        assert self.session is not None
+        credentials = await self.services.store.get_credentials(user)
+        assert credentials is not None
+        await self.session.logged_in(credentials)
 
     async def finish(self) -> None:
         """End the session (the client closes its side) and wait for it."""

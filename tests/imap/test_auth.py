@@ -181,7 +181,7 @@ async def test_idle_timeout_after_login(store: SqlStore, sleeps: Sleeps, account
     services = make_services(store, sleeps, limits=LimitsConfig(idle_timeout=0))
     c = Client(services)
     await c.start()
-    await c.login()
+    await c.login(ADDRESS, PASSWORD)
     assert await c.line() == b"* BYE autologout: idle for too long"
 
 
@@ -194,7 +194,7 @@ async def test_plaintext_allowed_by_config(
     c = Client(services, MemoryTransport(remote="192.0.2.7", loopback=False))
     greeting = await c.start()
     assert b"LOGINDISABLED" not in greeting
-    await c.login()
+    await c.login(ADDRESS, PASSWORD)
     await c.finish()
 
 

@@ -435,8 +435,8 @@ class Session:
         self.selected = selected
         self.saved = uid_array()
         self.state = State.SELECTED
-        if self.listener is not None:
-            self.listener.drain()  # the snapshot is newer than anything queued
+        # Changes still queued are absorbed normally: those the snapshot already has
+        # are skipped by their MODSEQ, later ones chain on from it.
 
     def unselect(self) -> None:
         self.selected = None

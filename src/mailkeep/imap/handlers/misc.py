@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mailkeep import __version__
 from mailkeep.imap import capabilities, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap.handlers.base import ANY, AUTHENTICATED_ONLY, SELECTED, Result, State, handles
+from mailkeep.imap.handlers.base import ANY, AUTHENTICATED, SELECTED, Result, State, handles
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
@@ -64,10 +64,10 @@ async def id_(session: Session, tag: str, command: c.Id) -> Result:
     return Result("OK", "ID completed")
 
 
-@handles(c.Enable, AUTHENTICATED_ONLY)
+@handles(c.Enable, AUTHENTICATED)
 async def enable(session: Session, tag: str, command: c.Enable) -> Result:
     """RFC 5161 3.1: turn on what we can, ignore the rest; ``ENABLED`` lists what this
-    command turned on. RFC 9051 6.3.1: only in the authenticated state."""
+    command turned on. RFC 9051 6.3.1 lets servers accept it once a mailbox is selected."""
     newly: list[str] = []
     for name in command.capabilities:
         if name in capabilities.ENABLEABLE and name not in session.enabled:
@@ -77,7 +77,7 @@ async def enable(session: Session, tag: str, command: c.Enable) -> Result:
     return Result("OK", "ENABLE completed")
 
 
-@handles(c.Namespace, frozenset({State.AUTHENTICATED, State.SELECTED}))
+@handles(c.Namespace, AUTHENTICATED)
 async def namespace(session: Session, tag: str, command: c.Namespace) -> Result:
     """RFC 2342 / RFC 9051 6.3.10: one personal namespace, prefix "" and separator "/";
     no other users' or shared namespaces (shared mailboxes will come with ACLs)."""

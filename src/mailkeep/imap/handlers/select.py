@@ -1,0 +1,100 @@
+"""SELECT, EXAMINE, CLOSE, UNSELECT (RFC 9051 6.3.2, 6.3.3, 6.4.2, RFC 3691).
+
+SELECT reads one snapshot (the UIDs as an array and the mailbox's log position) and builds
+the session's ``SelectedMailbox``; from then on the session keeps it current from the
+hub. IMAP4rev1 sessions get RECENT and ``[UNSEEN n]``, IMAP4rev2 sessions the LIST
+response RFC 9051 requires instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailkeep import errors
+from mailkeep.imap import commands as c
+from mailkeep.imap import responses
+from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, handles
+from mailkeep.imap.selected import SelectedMailbox
+from mailkeep.mail.flags import SYSTEM_FLAG_NAMES
+
+if TYPE_CHECKING:
+    from mailkeep.imap.session import Session
+
+SYSTEM_FLAGS = list(SYSTEM_FLAG_NAMES.values())
+"""\\Seen \\Answered \\Flagged \\Deleted \\Draft; keywords are free (``\\*``)."""
+
+
+async def _select(session: Session, tag: str, command: c.Select) -> Result:
+    readonly = command.readonly
+    name = session.mailbox_name(command.mailbox)
+    if session.selected is not None:
+        # RFC 9051 6.3.2: the old mailbox is deselected even if this SELECT fails.
+        session.unselect()
+        if session.rev2 or "QRESYNC" in session.enabled:
+            await session.send(
+                responses.untagged("OK", "previous mailbox is now closed", responses.CLOSED)
+            )
+    mailbox = await session.store.get_mailbox(session.account_id, name)
+    if mailbox is None:
+        raise errors.NotFound(f"mailbox {name} does not exist")
+    snapshot = await session.store.snapshot(mailbox.id, claim_recent=not readonly)
+    mailbox = snapshot.mailbox
+    selected = SelectedMailbox(
+        mailbox,
+        snapshot.uids,
+        readonly=readonly,
+        recent=[(snapshot.recent_from_uid, mailbox.uidnext - 1)],
+    )
+    session.select(selected)
+    await session.send(responses.flags(SYSTEM_FLAGS))
+    await session.send(responses.exists(selected.count))
+    if not session.rev2:
+        await session.send(responses.recent(selected.recent_count()))
+        if snapshot.first_unseen_uid is not None:
+            seq = selected.seq_of(snapshot.first_unseen_uid)
+            if seq is not None:
+                await session.send(
+                    responses.untagged(
+                        "OK", f"message {seq} is first unseen", responses.unseen(seq)
+                    )
+                )
+    permanent = responses.permanentflags(
+        [] if readonly else SYSTEM_FLAGS, new_keywords=not readonly
+    )
+    await session.send(responses.untagged("OK", "flags permitted", permanent))
+    await session.send(
+        responses.untagged("OK", "UIDs valid", responses.uidvalidity(mailbox.uidvalidity))
+    )
+    await session.send(
+        responses.untagged("OK", "predicted next UID", responses.uidnext(mailbox.uidnext))
+    )
+    if session.rev2:
+        await session.send(responses.list_([], "/", mailbox.name, utf8=session.utf8))
+    what = "EXAMINE" if readonly else "SELECT"
+    code = responses.READ_ONLY if readonly else responses.READ_WRITE
+    return Result("OK", f"{what} completed", code)
+
+
+handles(c.Select, AUTHENTICATED, announce=False)(_select)
+
+
+@handles(c.Close, SELECTED, announce=False)
+async def close(session: Session, tag: str, command: c.Close) -> Result:
+    """RFC 9051 6.4.1: expunge \\Deleted messages silently (unless read-only), then
+    leave the selected state."""
+    selected = session.selected
+    assert selected is not None
+    session.unselect()
+    if not selected.readonly:
+        try:
+            await session.store.expunge(selected.id)
+        except errors.NotFound:
+            pass  # deleted meanwhile: nothing left to expunge
+    return Result("OK", "CLOSE completed")
+
+
+@handles(c.Unselect, SELECTED, announce=False)
+async def unselect(session: Session, tag: str, command: c.Unselect) -> Result:
+    """RFC 3691 / RFC 9051 6.4.2: leave the selected state without expunging."""
+    session.unselect()
+    return Result("OK", "UNSELECT completed")
