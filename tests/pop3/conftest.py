@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from mailkeep.app import App, listener_specs
 from mailkeep.auth.passwords import hash_password, scram_stored
 from mailkeep.auth.service import Authenticator
 from mailkeep.auth.throttle import Throttle
 from mailkeep.config import AuthConfig, Config, Pop3Config
 from mailkeep.mail.message import parse
+from mailkeep.net.listeners import Listeners
+from mailkeep.net.tls import ensure_self_signed
 from mailkeep.pop3.session import Close, Peer, Send, Session, Settings, StartTls, Stream
 from mailkeep.store.api import Account, NewMessage
 from mailkeep.store.names import INBOX
@@ -201,3 +204,50 @@ def compare(output: bytes, expected: list[str]) -> None:
     for got, want in zip(lines, expected, strict=True):
         pattern = ".*".join(re.escape(part) for part in want.split("*"))
         assert re.fullmatch(pattern, got, re.DOTALL), f"got {got!r}, want {want!r}"
+
+
+# ---------------------------------------------------------------------------- real server
+
+
+@dataclasses.dataclass
+class Server:
+    """mailkeep's POP3 listeners, in this process, on ports the OS chose."""
+
+    app: App
+    pop3: int
+    pop3s: int
+    data: Path
+
+    @property
+    def store(self) -> SqlStore:
+        return self.app.store
+
+
+@pytest.fixture
+def server_config(tmp_path: Path) -> Config:
+    """The configuration of ``server``; a test module may override this fixture."""
+    config = Config(hostname="pop.example.org", data_dir=tmp_path / "data")
+    return dataclasses.replace(config, auth=dataclasses.replace(config.auth, failure_delay=0.05))
+
+
+@pytest.fixture
+async def server(server_config: Config) -> AsyncIterator[Server]:
+    config = server_config
+    data = config.data_dir
+    data.mkdir(exist_ok=True)
+    ensure_self_signed(config.path(config.tls.cert), config.path(config.tls.key), "localhost")
+    app = await App.open(config)
+    tls = app.tls
+    assert tls is not None
+    listeners = Listeners(
+        listener_specs(app, {"pop3": ("127.0.0.1", 0), "pop3s": ("127.0.0.1", 0)}),
+        gate=app.gate,
+        tls_context=lambda: tls.context,
+    )
+    ports = {name: port for name, _, port in await listeners.start()}
+    try:
+        await add_account(app.store)
+        yield Server(app, ports["pop3"], ports["pop3s"], data)
+    finally:
+        await listeners.stop()
+        await app.close()

@@ -325,3 +325,17 @@ async def test_delete_after_retr_per_account(store: SqlStore, account: Account) 
     await driver.command("RETR 2")
     await driver.command("QUIT")
     assert await inbox_uids(store, account) == [uids[0]]
+
+
+async def test_whole_message_top_counts_as_download(store: SqlStore, account: Account) -> None:
+    """fetchmail's keep mode fetches with TOP n 99999999: that starts the days:N clock
+    but sets no \\Seen and is no RETR for delete-after-retr."""
+    raw = message("a", b"one\r\ntwo\r\n")
+    uids = await deliver(store, account, raw, message("b", b"one\r\ntwo\r\n"))
+    driver = await logged_in(store, Pop3Config(retention="delete-after-retr"))
+    await driver.command("TOP 1 2")
+    await driver.command("TOP 2 1")
+    await driver.command("TOP 2 0")
+    assert await downloaded_and_flags(store, account) == [(True, 0), (False, 0)]
+    await driver.command("QUIT")
+    assert await inbox_uids(store, account) == uids

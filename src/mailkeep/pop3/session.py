@@ -209,6 +209,9 @@ class Maildrop:
         self.sizes = array("q", sizes)
         self.deleted = bytearray(len(self.uids))
         self.retrieved: set[int] = set()
+        """Indexes downloaded with RETR in this session."""
+        self.downloaded: set[int] = set()
+        """Indexes whose download time was recorded in this session."""
         self.count = len(self.uids)
         self.octets = sum(self.sizes)
 
@@ -673,20 +676,26 @@ class Session:
         finally:
             await reader.close()
         yield stuffer.finish()
-        await self._retrieved(index)
+        await self._retrieved(index, retr=True)
 
-    async def _retrieved(self, index: int) -> None:
-        """Record a complete RETR: the first-download time (``days:N``), the implicit
-        DELE of ``delete-after-retr``, ``\\Seen`` when the policy says so. A failure here
-        is logged: the client has its message."""
+    async def _retrieved(self, index: int, *, retr: bool) -> None:
+        """Record a complete download: the first-download time (``days:N``); for RETR
+        also the implicit DELE of ``delete-after-retr`` and ``\\Seen`` when the policy
+        says so. A TOP that sent the whole message counts as a download for ``days:N``
+        only: fetchmail's ``keep`` fetches with ``TOP n 99999999`` precisely so that
+        the message stays unseen. A failure here is logged: the client has its message."""
         drop = self._drop()
-        drop.retrieved.add(index)
         uids = [drop.uids[index]]
-        writes: list[Awaitable[object]] = [self.store.mark_downloaded(drop.mailbox_id, uids)]
-        if self.policy.retr_marks_seen:
-            writes.append(
-                self.store.store_flags(drop.mailbox_id, uids, FlagMode.ADD, SystemFlag.SEEN, ())
-            )
+        writes: list[Awaitable[object]] = []
+        if index not in drop.downloaded:
+            drop.downloaded.add(index)
+            writes.append(self.store.mark_downloaded(drop.mailbox_id, uids))
+        if retr:
+            drop.retrieved.add(index)
+            if self.policy.retr_marks_seen:
+                writes.append(
+                    self.store.store_flags(drop.mailbox_id, uids, FlagMode.ADD, SystemFlag.SEEN, ())
+                )
         for outcome in await asyncio.gather(*writes, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.warning("POP3 %s: could not record a download: %s", self.account, outcome)
@@ -705,7 +714,30 @@ class Session:
             reader = await self._open_blob(row.blob)
             if reader is None:
                 return [Send(_gone(msg))]
-        return [Stream(ok("Top of message follows"), _top_body(row.header, reader, lines))]
+        body = self._top_body(row.header, row.size, reader, lines, index)
+        return [Stream(ok("Top of message follows"), body)]
+
+    async def _top_body(
+        self, header: bytes, size: int, reader: BlobReader | None, lines: int, index: int
+    ) -> AsyncGenerator[bytes, None]:
+        stuffer = DotStuffer()
+        yield stuffer.feed(header)
+        body_size = (reader.size if reader is not None else size) - len(header)
+        sent = 0
+        if reader is not None:
+            limiter = LineLimiter(lines)
+            try:
+                async for chunk in reader.chunks(len(header), body_size, TOP_CHUNK):
+                    piece = limiter.feed(chunk)
+                    sent += len(piece)
+                    yield stuffer.feed(piece)
+                    if limiter.done:
+                        break
+            finally:
+                await reader.close()
+        yield stuffer.finish()
+        if sent >= body_size:
+            await self._retrieved(index, retr=False)
 
     async def _quit(self) -> list[Action]:
         """RFC 1939 section 6: the UPDATE state removes the marked messages, atomically
@@ -730,23 +762,6 @@ class Session:
         left = len(drop) - len(uids)
         status = f"{left} messages left" if left else "maildrop empty"
         return [Send(ok(f"{self.settings.hostname} POP3 server signing off ({status})")), Close()]
-
-
-async def _top_body(
-    header: bytes, reader: BlobReader | None, lines: int
-) -> AsyncGenerator[bytes, None]:
-    stuffer = DotStuffer()
-    yield stuffer.feed(header)
-    if reader is not None:
-        limiter = LineLimiter(lines)
-        try:
-            async for chunk in reader.chunks(len(header), reader.size - len(header), TOP_CHUNK):
-                yield stuffer.feed(limiter.feed(chunk))
-                if limiter.done:
-                    break
-        finally:
-            await reader.close()
-    yield stuffer.finish()
 
 
 def _gone(msg: int) -> bytes:
