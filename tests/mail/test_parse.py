@@ -218,3 +218,22 @@ def test_corpus_parses_cleanly(name: str) -> None:
     assert not any(d.startswith("internal") for d in p.defects)
     assert p.bodystructure.startswith(b"(")
     assert p.bodystructure.endswith(b")")
+
+
+@pytest.mark.parametrize(
+    "markup", [b"<script>" * 100_000, b"<" * 200_000, b"<!--" * 100_000, b"<br" * 100_000]
+)
+def test_hostile_html_is_reduced(markup: bytes) -> None:
+    """Unclosed tags and comments must not make HTML reduction quadratic."""
+    p = parse(b"Content-Type: text/html\r\n\r\n" + markup)
+    assert len(p.body_text) <= len(markup)
+
+
+def test_html_reduction() -> None:
+    from mailkeep.mail.text import html_to_text
+
+    markup = (
+        b"<html><head><title>T</title></head><body><p>Hi <b>there</b></p>"
+        b"<SCRIPT>x=1</script ><!-- no -->ok<![CDATA[zz]]>end"
+    )
+    assert html_to_text(markup).split() == [b"Hi", b"there", b"ok", b"end"]

@@ -21,22 +21,44 @@ TEXT_LIMIT = 1_000_000
 PREVIEW_LIMIT = 200
 """RFC 8970 3: a preview is at most 200 characters."""
 
-_INVISIBLE = re.compile(
-    rb"<(script|style|head|title)\b[^>]*>.*?</\1\s*>|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
-    re.S | re.I,
-)
+# Elements whose content is not visible text, and where their content ends.
+_INVISIBLE_OPEN = re.compile(rb"<(script|style|head|title)\b|<!--|<!\[CDATA\[", re.I)
+_INVISIBLE_CLOSE = {b"<!--": b"-->", b"<![cdata[": b"]]>"}
+# "[^<>]" rather than "[^>]": an unclosed "<" then costs a scan to the next "<" only,
+# so hostile markup ("<<<<...") stays linear.
 _BLOCK_TAG = re.compile(
-    rb"<(?:br|p|div|tr|li|h[1-6]|table|blockquote|pre|hr)\b[^>]*>|</(?:p|div|tr|li|h[1-6]|table|blockquote|pre)\s*>",
+    rb"<(?:br|p|div|tr|li|h[1-6]|table|blockquote|pre|hr)\b[^<>]*>"
+    rb"|</(?:p|div|tr|li|h[1-6]|table|blockquote|pre)\s*>",
     re.I,
 )
-_TAG = re.compile(rb"<[^>]*>")
+_TAG = re.compile(rb"<[^<>]*>")
 _SPACES = re.compile(r"\s+")
 _QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.M)
 
 
+def _drop_invisible(markup: bytes) -> bytes:
+    """Remove script/style/head/title elements, comments and CDATA, in one pass."""
+    lowered = markup.lower()
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        m = _INVISIBLE_OPEN.search(markup, pos)
+        if m is None:
+            out.append(markup[pos:])
+            return b" ".join(out)
+        out.append(markup[pos : m.start()])
+        opener = m.group().lower()
+        closer = _INVISIBLE_CLOSE.get(opener, b"</" + opener[1:])
+        end = lowered.find(closer, m.end())
+        if end < 0:
+            return b" ".join(out)  # never closed: the rest is not text
+        gt = lowered.find(b">", end) if closer.startswith(b"</") else end + len(closer) - 1
+        pos = len(markup) if gt < 0 else gt + 1
+
+
 def html_to_text(markup: bytes) -> bytes:
     """Visible text of an HTML document (entities still encoded; see :func:`_decode_part`)."""
-    markup = _INVISIBLE.sub(b" ", markup)
+    markup = _drop_invisible(markup)
     markup = _BLOCK_TAG.sub(b"\n", markup)
     return _TAG.sub(b"", markup)
 
