@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from mailkeep import metrics
 from mailkeep.errors import MailkeepError, NotFound, QuotaExceeded, TemporaryFailure
 from mailkeep.mail.message import parse
 from mailkeep.store.api import Account, NewMessage, Store
@@ -39,7 +40,7 @@ from mailkeep.store.names import INBOX
 
 log = logging.getLogger("mailkeep.delivery")
 
-TRACE_ALLOWANCE = 1024
+TRACE_ALLOWANCE = 512
 """Octets reserved for Return-Path, Delivered-To and Received in the RCPT quota check."""
 
 
@@ -125,24 +126,25 @@ class Delivery:
         outcomes = await asyncio.gather(
             *(self._deliver_one(raw, envelope, r, mailbox, queue_id) for r in recipients)
         )
+        for outcome in outcomes:
+            metrics.DELIVERIES.labels(outcome.status.value).inc()
         return list(outcomes)
 
     async def _deliver_one(
         self, raw: bytes, envelope: Envelope, recipient: str, mailbox: str | None, queue_id: str
     ) -> Outcome:
         account: Account | None = None
+        message = self.trace_headers(envelope, recipient, queue_id) + raw
         try:
             account, status = await self.resolve(recipient)
             if account is None:
                 return Outcome(recipient, status, f"no mailbox here by the name {recipient}")
             target = await self._target(account, mailbox)
-            message = self.trace_headers(envelope, recipient, queue_id) + raw
             parsed = await asyncio.get_running_loop().run_in_executor(None, parse, message)
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
-            too_big = account is not None and (
-                account.quota_bytes is not None and len(raw) + TRACE_ALLOWANCE > account.quota_bytes
-            )
+            quota = account.quota_bytes if account is not None else None
+            too_big = quota is not None and len(message) > quota
             status = Status.TOO_BIG if too_big else Status.OVER_QUOTA
             log.info("%s to=<%s> %s: %s", queue_id, recipient, status.value, exc)
             return Outcome(recipient, status, str(exc))
@@ -191,7 +193,7 @@ class Delivery:
 def quota_status(account: Account, size: int | None) -> Status:
     """Whether a message of ``size`` octets (None: unknown) fits the account now."""
     if account.quota_bytes is not None:
-        if size is not None and size + TRACE_ALLOWANCE > account.quota_bytes:
+        if size is not None and size > account.quota_bytes:
             return Status.TOO_BIG
         needed = 1 if size is None else size + TRACE_ALLOWANCE
         if account.used_bytes + needed > account.quota_bytes:

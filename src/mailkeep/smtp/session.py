@@ -561,11 +561,16 @@ class Session:
         if end < 0:
             if len(self._buffer) < limit:
                 return NeedData()
-            self._buffer.clear()
             skipping = self._input is _Input.SKIP_LINE
-            self._input = _Input.SKIP_LINE
-            if skipping:
-                return NeedData()
+            end = self._buffer.find(b"\n", limit)
+            if end < 0:
+                self._buffer.clear()
+                self._input = _Input.SKIP_LINE
+            else:
+                del self._buffer[: end + 1]
+                self._input = _Input.COMMAND
+            if skipping:  # the too-long line was answered already
+                return NeedData() if end < 0 else self._line()
             return self._respond(LINE_TOO_LONG)  # RFC 5321 4.5.3.1.4
         line = bytes(self._buffer[:end]).removesuffix(b"\r")
         del self._buffer[: end + 1]
@@ -686,8 +691,7 @@ class Session:
         return reply(
             214,
             "2.0.0",
-            f"mailkeep commands: {hello} MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"
-            + extra,
+            f"commands: {hello} MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS" + extra,
             "see RFC 5321" + (" and RFC 2033" if self.mode is Mode.LMTP else ""),
         )
 
