@@ -21,31 +21,43 @@ _LEADING_BLOB = re.compile(_BLOB)
 _FWD_HEAD = "[fwd:"
 
 
-def _strip_trailer(text: str) -> str:
-    """Remove trailing white space and "(fwd)" (a loop, not a regex: no quadratic case)."""
-    while True:
-        text = text.rstrip(" \t")
-        if text[-5:].lower() != "(fwd)":
-            return text
-        text = text[:-5]
+def _trailer_start(text: str, start: int, end: int) -> int:
+    """Where trailing white space and "(fwd)" begin (a loop, not a regex: linear)."""
+    while end > start:
+        if text[end - 1] in " \t":
+            end -= 1
+        elif end - 5 >= start and text[end - 5 : end].lower() == "(fwd)":
+            end -= 5
+        else:
+            break
+    return end
 
 
 def base_subject(subject: str) -> str:
+    # Indices rather than slices, so that hostile subjects ("[a][a]...", "(fwd)(fwd)...",
+    # "[fwd: [fwd: ...") cost linear time.
     text = _WSP_RUN.sub(" ", subject)
+    start, end = 0, len(text)
     while True:
-        text = _strip_trailer(text)  # step 2
+        end = _trailer_start(text, start, end)  # step 2
         while True:  # steps 3-5
-            before = text
-            m = _LEADER.match(text)
+            before = start
+            m = _LEADER.match(text, start, end)
             if m is not None:
-                text = text[m.end() :]
-            m = _LEADING_BLOB.match(text)
-            if m is not None and text[m.end() :]:
-                text = text[m.end() :]
-            if text == before:
+                start = m.end()
+            # Step 4, for every leading blob at once: step 3 just failed at each of their
+            # boundaries, so removing them one by one (and retrying) finds nothing new.
+            while (m := _LEADING_BLOB.match(text, start, end)) is not None and m.end() < end:
+                start = m.end()
+            if start == before:
                 break
         # step 6
-        if text[:5].lower() == _FWD_HEAD and text.endswith("]"):
-            text = text[5:-1]
+        if (
+            end - start >= 6
+            and text[start : start + 5].lower() == _FWD_HEAD
+            and text[end - 1] == "]"
+        ):
+            start += 5
+            end -= 1
             continue
-        return text.strip(" ")
+        return text[start:end].strip(" ")
