@@ -1,0 +1,45 @@
+"""APPEND with MULTIAPPEND (RFC 9051 6.3.12, RFC 3502), binary literals (RFC 3516), the
+UTF8 data item (RFC 6855) and APPENDUID (RFC 4315).
+
+Every message of one command is parsed once (in a worker thread: a large message must not
+stall the other sessions) and appended in one transaction: all or none (RFC 3502 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from mailkeep.imap import commands as c
+from mailkeep.imap import responses
+from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles, no
+from mailkeep.imap.handlers.common import client_flags
+from mailkeep.mail.message import parse
+from mailkeep.store.api import NewMessage
+
+if TYPE_CHECKING:
+    from mailkeep.imap.session import Session
+
+
+@handles(c.Append, AUTHENTICATED)
+async def append(session: Session, tag: str, command: c.Append) -> Result:
+    name = session.mailbox_name(command.mailbox)
+    mailbox = await session.store.get_mailbox(session.account_id, name)
+    if mailbox is None:
+        # RFC 9051 6.3.12: TRYCREATE tells the client that CREATE may help.
+        raise no(f"mailbox {name} does not exist", responses.TRYCREATE)
+    limits = session.services.limits
+    messages: list[NewMessage] = []
+    for item in command.messages:
+        if not item.data:
+            raise no("an empty message cannot be appended", responses.CANNOT)
+        if not item.binary and b"\0" in item.data:
+            raise bad("a literal cannot contain NUL; send binary data as ~{n} (RFC 3516)")
+        flags, keywords = client_flags(item.flags)
+        parsed = await asyncio.to_thread(
+            parse, item.data, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth
+        )
+        messages.append(NewMessage(item.data, parsed, flags, keywords, item.internal_date))
+    result = await session.store.append(mailbox.id, messages)
+    code = responses.appenduid(result.mailbox.uidvalidity, result.uids)
+    return Result("OK", "APPEND completed", code)

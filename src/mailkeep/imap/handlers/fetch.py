@@ -1,0 +1,228 @@
+"""FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3501 6.4.5, RFC 3516 BINARY).
+
+The store is asked for rows in batches of ``BATCH`` UIDs with only the fields the items
+need (``FetchField``): ENVELOPE, BODYSTRUCTURE and headers come from data stored at
+delivery, bodies stream from the blob (``sections``). Memory stays bounded whatever the
+mailbox or message size.
+
+Implicit \\Seen (RFC 9051 6.4.5): BODY[...], BINARY[...], RFC822 and RFC822.TEXT mark the
+message seen in a read-write mailbox, and its FETCH response then carries FLAGS.
+
+A message expunged by another session but not yet reported keeps its sequence number
+until EXPUNGE may be sent; fetching it by sequence number gives no data and a tagged
+``NO [EXPUNGEISSUED]`` (as Dovecot does, RFC 2180 4.1.2); by UID it is simply gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mailkeep.imap import commands as c
+from mailkeep.imap import responses
+from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
+from mailkeep.imap.handlers.common import message_spans, selected_mailbox
+from mailkeep.imap.handlers.sections import Message, SectionData, Stream
+from mailkeep.mail.flags import SystemFlag
+from mailkeep.store.api import FetchField, FlagMode, MessageRow
+
+if TYPE_CHECKING:
+    from mailkeep.imap.session import Session
+
+BATCH = 500
+
+Render = Callable[["Session", Message, responses.FetchResponse], Awaitable[None]]
+
+_BLOB = FetchField.BLOB | FetchField.SIZE
+_PARTS = FetchField.BLOB | FetchField.STRUCTURE
+
+
+async def _uid(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add_number("UID", m.row.uid)
+
+
+async def _flags(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("FLAGS", session.flag_list(m.row.flags, m.row.keywords, m.row.uid))
+
+
+async def _internaldate(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add_date("INTERNALDATE", m.row.internaldate)
+
+
+async def _size(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add_number("RFC822.SIZE", m.row.size)
+
+
+async def _envelope(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("ENVELOPE", m.row.envelope)
+
+
+async def _body(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("BODY", m.row.body)
+
+
+async def _bodystructure(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("BODYSTRUCTURE", m.row.bodystructure)
+
+
+def _rfc822(name: str, section: c.Section) -> Render:
+    """RFC 3501 6.4.5: RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER]
+    and BODY[TEXT] under their own names."""
+
+    async def render(session: Session, m: Message, out: responses.FetchResponse) -> None:
+        _add(out, name.encode("ascii"), await m.body(section, None))
+
+    return render
+
+
+ATTRIBUTES: dict[str, tuple[FetchField, bool, Render]] = {
+    "UID": (FetchField(0), False, _uid),
+    "FLAGS": (FetchField.FLAGS, False, _flags),
+    "INTERNALDATE": (FetchField.INTERNALDATE, False, _internaldate),
+    "RFC822.SIZE": (FetchField.SIZE, False, _size),
+    "ENVELOPE": (FetchField.ENVELOPE, False, _envelope),
+    "BODY": (FetchField.BODY, False, _body),
+    "BODYSTRUCTURE": (FetchField.BODYSTRUCTURE, False, _bodystructure),
+    "RFC822": (_BLOB, True, _rfc822("RFC822", c.Section())),
+    "RFC822.HEADER": (FetchField.HEADER, False, _rfc822("RFC822.HEADER", c.Section(text="HEADER"))),
+    "RFC822.TEXT": (_PARTS, True, _rfc822("RFC822.TEXT", c.Section(text="TEXT"))),
+}
+"""Data items without arguments: what to load, whether they set \\Seen, how to render.
+Extensions add theirs (MODSEQ, EMAILID, THREADID, SAVEDATE, ...)."""
+
+
+def _add(out: responses.FetchResponse, name: bytes, data: SectionData) -> None:
+    if isinstance(data, Stream):
+        out.add_stream(name, data.size, data.source, binary=data.binary and data.size > 0)
+    else:
+        out.add_literal(name, data, binary=b"\0" in data)
+
+
+def _body_fields(section: c.Section) -> FetchField:
+    if section.part:
+        return _PARTS
+    if section.text is None:
+        return _BLOB
+    if section.text == "TEXT":
+        return _PARTS
+    return FetchField.HEADER
+
+
+class Plan:
+    """What one FETCH command loads and renders, decided once for all messages."""
+
+    def __init__(self, items: tuple[c.FetchItem, ...], uid: bool) -> None:
+        self.fields = FetchField(0)
+        self.sets_seen = False
+        self.renders: list[Render] = []
+        self.has_flags = False
+        if uid and not any(isinstance(i, c.FetchAttr) and i.name == "UID" for i in items):
+            items = (c.FetchAttr("UID"), *items)  # RFC 9051 6.4.9: UID FETCH includes UID
+        for item in items:
+            self._item(item)
+
+    def _item(self, item: c.FetchItem) -> None:
+        match item:
+            case c.FetchAttr(name=name):
+                if name not in ATTRIBUTES:
+                    raise bad(f"FETCH item {name} is not supported")
+                fields, seen, render = ATTRIBUTES[name]
+                self.fields |= fields
+                self.sets_seen |= seen
+                self.has_flags |= name == "FLAGS"
+                self.renders.append(render)
+            case c.FetchBody(section=section, partial=partial, peek=peek):
+                self.fields |= _body_fields(section)
+                self.sets_seen |= not peek
+                self.renders.append(_body_render(item.response_name(), section, partial))
+            case c.FetchBinary(part=part, partial=partial, peek=peek, size=size):
+                self.fields |= _PARTS
+                self.sets_seen |= not peek and not size
+                self.renders.append(_binary_render(item.response_name(), part, partial, size))
+            case c.FetchPreview():
+                raise bad("FETCH item PREVIEW is not supported")
+        if self.sets_seen:
+            self.fields |= FetchField.FLAGS
+
+
+def _body_render(name: bytes, section: c.Section, partial: tuple[int, int] | None) -> Render:
+    async def render(session: Session, m: Message, out: responses.FetchResponse) -> None:
+        _add(out, name, await m.body(section, partial))
+
+    return render
+
+
+def _binary_render(
+    name: bytes, part: tuple[int, ...], partial: tuple[int, int] | None, size: bool
+) -> Render:
+    async def render(session: Session, m: Message, out: responses.FetchResponse) -> None:
+        if size:
+            out.add_number(name, await m.binary_size(part))
+        else:
+            _add(out, name, await m.binary(part, partial))
+
+    return render
+
+
+@handles(c.Fetch, SELECTED, expunge_ok=False)
+async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
+    if command.changedsince is not None or command.vanished or command.partial is not None:
+        raise bad("FETCH modifiers (CHANGEDSINCE, VANISHED, PARTIAL) are not supported")
+    selected = selected_mailbox(session)
+    spans = message_spans(session, command.sequence, command.uid)
+    plan = Plan(command.items, command.uid)
+    mark_seen = plan.sets_seen and not selected.readonly
+    missing = False
+    for first, uids in selected.batches(spans, BATCH):
+        rows = await session.store.fetch(selected.id, uids, plan.fields)
+        missing = missing or len(rows) < len(uids)
+        newly_seen: set[int] = set()
+        if mark_seen:
+            rows, newly_seen = await _mark_seen(session, rows)
+        position = 0
+        for row in rows:
+            while uids[position] != row.uid:
+                position += 1
+            out = responses.FetchResponse(first + position + 1)
+            message = Message(session.store, row)
+            try:
+                for render in plan.renders:
+                    await render(session, message, out)
+                if row.uid in newly_seen and not plan.has_flags:
+                    await _flags(session, message, out)
+                await session.send_chunks(out.chunks())
+            finally:
+                await message.close()
+    if missing and not command.uid:
+        return Result(
+            "NO", "some of the requested messages no longer exist", responses.EXPUNGEISSUED
+        )
+    return Result("OK", "FETCH completed")
+
+
+async def _mark_seen(session: Session, rows: list[MessageRow]) -> tuple[list[MessageRow], set[int]]:
+    """Set \\Seen on the rows that lack it; return the rows as they are now and the UIDs
+    whose flags changed (their FETCH response must show FLAGS)."""
+    unseen = [row.uid for row in rows if not row.flags & SystemFlag.SEEN]
+    if not unseen:
+        return rows, set()
+    selected = selected_mailbox(session)
+    result = await session.store.store_flags(
+        selected.id, unseen, FlagMode.ADD, int(SystemFlag.SEEN), ()
+    )
+    states = {state.uid: state for state in result.change.changed}
+    await session.absorb()
+    for state in states.values():
+        selected.reported(state.uid, state.modseq)
+    updated = [
+        row
+        if row.uid not in states
+        else _with_flags(row, states[row.uid].flags, states[row.uid].keywords)
+        for row in rows
+    ]
+    return updated, set(states)
+
+
+def _with_flags(row: MessageRow, flags: int, keywords: tuple[str, ...]) -> MessageRow:
+    return replace(row, flags=flags, keywords=keywords)
