@@ -37,7 +37,7 @@ bench: $(BIN)/mailkeep
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 fuzz: $(BIN)/mailkeep
-	MAILKEEP_FUZZ=long $(BIN)/pytest -n 2 tests/fuzz
+	MAILKEEP_FUZZ=long $(BIN)/pytest -n 2 -m fuzz $(PYTEST_ARGS)
 
 stress: $(BIN)/mailkeep
 	MAILKEEP_STRESS=long $(BIN)/pytest -n 2 tests/stress
