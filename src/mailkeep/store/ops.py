@@ -14,21 +14,31 @@ common subset of both dialects; the few differences go through ``Dialect``.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import functools
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 Row = Sequence[Any]
 
 
 @dataclass(frozen=True, slots=True)
 class One:
-    """Run a query; the result is its first row, or None."""
+    """Run a query; the result is its first row, or None.
+
+    ``for_update`` locks the selected rows until the transaction ends, for a value read
+    and then written back (UIDNEXT, HIGHESTMODSEQ, quota usage). Backends with several
+    concurrent writers (PostgreSQL: ``FOR UPDATE``) need it; SQLite's single writer
+    ignores it.
+    """
 
     sql: str
     params: Sequence[Any] = ()
+    for_update: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +133,58 @@ class Dialect(Protocol):
         (``headers``, ``body``, or both for None) contains the parameter ``?``."""
         ...
 
-    def fts_param(self, column: str | None, text: str) -> str | None:
-        """The parameter for ``fts_match(column)``, or None when the index cannot answer
-        for this text (too short): the caller then falls back to a scan."""
+    def fts_param(self, column: str | None, text: str) -> object | None:
+        """The parameter for ``fts_match(column)`` (any value the backend's driver can
+        send), or None when the index cannot answer for this text (too short): the
+        caller then falls back to a scan."""
         ...
+
+
+class Replayable(Generator[Op, Any, T]):
+    """A transaction that can be started again from the beginning.
+
+    Backends with concurrent writers (PostgreSQL) run a transaction again when it lost a
+    race it cannot win by waiting: a deadlock, a serialisation failure, a unique key
+    taken meanwhile. A generator cannot be rewound, so write transactions are made with
+    ``replayable``, which keeps how to make them; everywhere else this behaves exactly
+    like the generator it wraps.
+    """
+
+    __slots__ = ("_make", "_tx")
+
+    def __init__(self, make: Callable[[], Tx[T]]) -> None:
+        self._make = make
+        self._tx = make()
+
+    def send(self, value: Any) -> Op:
+        return self._tx.send(value)
+
+    def throw(
+        self,
+        typ: Any,
+        val: Any = None,
+        tb: TracebackType | None = None,
+    ) -> Op:
+        if val is None and tb is None:
+            return self._tx.throw(typ)
+        return self._tx.throw(typ, val, tb)  # pragma: no cover - legacy signature
+
+    def close(self) -> None:
+        self._tx.close()
+
+    def restart(self) -> Replayable[T]:
+        """The same transaction, not yet started."""
+        return Replayable(self._make)
+
+
+def replayable(make: Callable[P, Tx[T]]) -> Callable[P, Tx[T]]:
+    """Make a write transaction function return ``Replayable`` transactions."""
+
+    @functools.wraps(make)
+    def start(*args: P.args, **kwargs: P.kwargs) -> Tx[T]:
+        return Replayable(lambda: make(*args, **kwargs))
+
+    return start
 
 
 def run_sync(tx: Tx[T], execute: Any) -> T:

@@ -44,6 +44,7 @@ from mailkeep.store.ops import (
     One,
     Row,
     Tx,
+    replayable,
 )
 
 
@@ -119,6 +120,7 @@ def normalize_address(address: str) -> str:
     return address
 
 
+@replayable
 def create_account_tx(
     address: str,
     password_hash: str,
@@ -173,6 +175,7 @@ def list_accounts_tx() -> Tx[list[Account]]:
     return accounts
 
 
+@replayable
 def delete_account_tx(account_id: int, now: int) -> Tx[list[Change]]:
     rows = yield All("SELECT id FROM mailboxes WHERE account_id = ?", (account_id,))
     if not (yield One("SELECT 1 FROM accounts WHERE id = ?", (account_id,))):
@@ -192,6 +195,7 @@ def get_credentials_tx(address: str) -> Tx[Credentials | None]:
     return None if row is None else Credentials(row[0], row[1], row[2], row[3])
 
 
+@replayable
 def set_credentials_tx(account_id: int, password_hash: str, scram: str | None) -> Tx[None]:
     changed = yield Exec(
         "UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE id = ?",
@@ -201,6 +205,7 @@ def set_credentials_tx(account_id: int, password_hash: str, scram: str | None) -
         raise NotFound("no such account")
 
 
+@replayable
 def set_quota_tx(account_id: int, quota_bytes: int | None, quota_messages: int | None) -> Tx[None]:
     changed = yield Exec(
         "UPDATE accounts SET quota_bytes = ?, quota_messages = ? WHERE id = ?",
@@ -210,6 +215,7 @@ def set_quota_tx(account_id: int, quota_bytes: int | None, quota_messages: int |
         raise NotFound("no such account")
 
 
+@replayable
 def set_setting_tx(account_id: int, key: str, value: str | None) -> Tx[None]:
     if value is None:
         yield Exec(
@@ -227,6 +233,7 @@ def _check_quota(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]
     row = yield One(
         "SELECT quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = ?",
         (account_id,),
+        for_update=True,
     )
     if row is None:
         raise NotFound("no such account")
@@ -277,13 +284,17 @@ def get_mailbox_tx(account_id: int, name: str) -> Tx[Mailbox | None]:
     return None if row is None else _mailbox(row)
 
 
-def get_mailbox_by_id_tx(mailbox_id: int) -> Tx[Mailbox | None]:
-    row = yield One(f"SELECT {_MAILBOX} FROM mailboxes WHERE id = ?", (mailbox_id,))
+def get_mailbox_by_id_tx(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox | None]:
+    row = yield One(
+        f"SELECT {_MAILBOX} FROM mailboxes WHERE id = ?", (mailbox_id,), for_update=lock
+    )
     return None if row is None else _mailbox(row)
 
 
-def _require_mailbox(mailbox_id: int) -> Tx[Mailbox]:
-    mailbox = yield from get_mailbox_by_id_tx(mailbox_id)
+def _require_mailbox(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox]:
+    """The mailbox; ``lock`` holds its row until commit, for writes that take its next
+    UID or MODSEQ (concurrent writers then queue instead of taking the same one)."""
+    mailbox = yield from get_mailbox_by_id_tx(mailbox_id, lock=lock)
     if mailbox is None:
         raise NotFound("mailbox does not exist (it may have been deleted)")
     return mailbox
@@ -291,12 +302,13 @@ def _require_mailbox(mailbox_id: int) -> Tx[Mailbox]:
 
 def _next_uidvalidity(now: int) -> Tx[int]:
     """Strictly increasing across the store, so a recreated name never reuses one."""
-    row = yield One("SELECT value FROM meta WHERE key = 'last_uidvalidity'")
+    row = yield One("SELECT value FROM meta WHERE key = 'last_uidvalidity'", for_update=True)
     value = max(now, row[0] + 1) & 0xFFFFFFFF or 1
     yield Exec("UPDATE meta SET value = ? WHERE key = 'last_uidvalidity'", (value,))
     return value
 
 
+@replayable
 def create_mailbox_tx(
     account_id: int, name: str, special_use: str | None, now: int
 ) -> Tx[tuple[Mailbox, list[Change]]]:
@@ -324,17 +336,20 @@ def _insert_mailbox(account_id: int, name: str, special_use: str | None, now: in
     return _mailbox(row)
 
 
+@replayable
 def delete_mailbox_tx(mailbox_id: int, now: int) -> Tx[list[Change]]:
-    mailbox = yield from _require_mailbox(mailbox_id)
+    mailbox = yield from _require_mailbox(mailbox_id, lock=True)
     rows = yield All("SELECT content_id, size FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+    # Messages first: a contents row may go only once no message refers to it.
+    yield Exec("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
     yield from _release_contents([r[0] for r in rows], now)
     yield from _add_usage(mailbox.account_id, -sum(r[1] for r in rows), -len(rows))
-    yield Exec("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
     yield Exec("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
     yield Exec("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
     return [MailboxEvent(mailbox.account_id, "deleted", mailbox.name)]
 
 
+@replayable
 def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[Change]]:
     old = names.canonical(old)
     new = names.validate(new)
@@ -352,8 +367,12 @@ def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[
         " ESCAPE '\\')",
         (account_id, old, _like_prefix(old + names.SEPARATOR)),
     )
-    moves = [(mid, new + name[len(old) :]) for mid, name in rows if names.is_inside(name, old)]
-    for _, target in moves:
+    # LIKE may also match other cases of the name (SQLite's is case-insensitive): the
+    # exact test decides, and each move keeps the name it came from.
+    moves = [
+        (mid, name, new + name[len(old) :]) for mid, name in rows if names.is_inside(name, old)
+    ]
+    for _, _, target in moves:
         if (yield from get_mailbox_tx(account_id, target)) is not None:
             raise AlreadyExists(f"mailbox {target} already exists")
     events: list[Change] = []
@@ -361,7 +380,7 @@ def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[
         if (yield from get_mailbox_tx(account_id, parent)) is None:
             yield from _insert_mailbox(account_id, parent, None, now)
             events.append(MailboxEvent(account_id, "created", parent))
-    for (mailbox_id, target), (_, name) in zip(moves, rows, strict=True):
+    for mailbox_id, name, target in moves:
         yield Exec("UPDATE mailboxes SET name = ? WHERE id = ?", (target, mailbox_id))
         yield Exec(
             "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
@@ -384,6 +403,7 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
+@replayable
 def set_special_use_tx(mailbox_id: int, special_use: str | None) -> Tx[None]:
     changed = yield Exec(
         "UPDATE mailboxes SET special_use = ? WHERE id = ?", (special_use, mailbox_id)
@@ -399,6 +419,7 @@ def list_subscriptions_tx(account_id: int) -> Tx[list[str]]:
     return [r[0] for r in rows]
 
 
+@replayable
 def subscribe_tx(account_id: int, name: str, subscribed: bool) -> Tx[list[Change]]:
     name = names.canonical(name)
     if subscribed:
@@ -441,7 +462,8 @@ def _bump(mailbox: Mailbox, uidnext: int | None = None) -> Tx[int]:
 
 def _content_for(item: Prepared) -> Tx[int]:
     """The contents row for the blob (one per distinct message), created on first use."""
-    row = yield One("SELECT id FROM contents WHERE blob = ?", (item.blob,))
+    # Locked, so that an expunge elsewhere cannot drop the last reference meanwhile.
+    row = yield One("SELECT id FROM contents WHERE blob = ?", (item.blob,), for_update=True)
     if row is not None:
         yield Exec("UPDATE contents SET refs = refs + 1 WHERE id = ?", (row[0],))
         return int(row[0])
@@ -503,10 +525,11 @@ def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
     return content_id
 
 
+@replayable
 def append_tx(
     mailbox_id: int, items: Sequence[Prepared], check_quota: bool, now: int
 ) -> Tx[AppendResult]:
-    mailbox = yield from _require_mailbox(mailbox_id)
+    mailbox = yield from _require_mailbox(mailbox_id, lock=True)
     total = sum(item.parsed.size for item in items)
     if check_quota:
         yield from _check_quota(mailbox.account_id, total, len(items))
@@ -721,6 +744,7 @@ _ROW_FIELD = {
 }
 
 
+@replayable
 def store_flags_tx(
     mailbox_id: int,
     uids: Sequence[int],
@@ -729,7 +753,7 @@ def store_flags_tx(
     keywords: Sequence[str],
     unchanged_since: int | None,
 ) -> Tx[FlagResult]:
-    mailbox = yield from _require_mailbox(mailbox_id)
+    mailbox = yield from _require_mailbox(mailbox_id, lock=True)
     condition, params, keep = _uid_condition(uids)
     rows = yield All(
         f"SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND {condition}"
@@ -774,12 +798,13 @@ def store_flags_tx(
     return FlagResult(change, tuple(failed))
 
 
+@replayable
 def expunge_tx(
     mailbox_id: int, uids: Sequence[int] | None, now: int, *, only_deleted: bool = True
 ) -> Tx[ChangeSet]:
     """Expunge the \\Deleted messages (of ``uids``, or all); with ``only_deleted`` False,
     exactly ``uids`` whatever their flags (POP3's deletions at QUIT)."""
-    mailbox = yield from _require_mailbox(mailbox_id)
+    mailbox = yield from _require_mailbox(mailbox_id, lock=True)
     flag = int(SystemFlag.DELETED) if only_deleted else 0
     condition, params, keep = ("1 = 1", [], None) if uids is None else _uid_condition(uids)
     rows = yield All(
@@ -819,11 +844,12 @@ def _remove_messages(
     )
 
 
+@replayable
 def copy_tx(
     source_id: int, uids: Sequence[int], target_id: int, move: bool, now: int
 ) -> Tx[CopyResult]:
-    source = yield from _require_mailbox(source_id)
-    target = yield from _require_mailbox(target_id)
+    source = yield from _require_mailbox(source_id, lock=True)
+    target = yield from _require_mailbox(target_id, lock=True)
     if source_id == target_id and move:
         raise InvalidName("cannot move messages into the mailbox they are in")
     condition, params, keep = _uid_condition(uids)
@@ -895,6 +921,7 @@ def copy_tx(
     )
 
 
+@replayable
 def mark_downloaded_tx(mailbox_id: int, uids: Sequence[int], now: int) -> Tx[None]:
     yield Many(
         "UPDATE messages SET downloaded = ? WHERE mailbox_id = ? AND uid = ?"
@@ -903,6 +930,7 @@ def mark_downloaded_tx(mailbox_id: int, uids: Sequence[int], now: int) -> Tx[Non
     )
 
 
+@replayable
 def trim_expunge_log_tx(cutoff: int) -> Tx[int]:
     """Forget expunges logged before ``cutoff`` (seconds since the epoch); each mailbox
     remembers up to which MODSEQ its log is incomplete, so QRESYNC can tell."""
@@ -911,8 +939,9 @@ def trim_expunge_log_tx(cutoff: int) -> Tx[int]:
         (cutoff,),
     )
     yield Many(
-        "UPDATE mailboxes SET expunge_log_start = max(expunge_log_start, ?) WHERE id = ?",
-        [(modseq, mailbox_id) for mailbox_id, modseq in rows],
+        # Not max(a, b): PostgreSQL spells the two-argument maximum greatest().
+        "UPDATE mailboxes SET expunge_log_start = ? WHERE id = ? AND expunge_log_start < ?",
+        [(modseq, mailbox_id, modseq) for mailbox_id, modseq in rows],
     )
     yield Many(
         "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?",
@@ -926,6 +955,7 @@ def garbage_tx(limit: int) -> Tx[list[tuple[int, str]]]:
     return [(r[0], r[1]) for r in rows]
 
 
+@replayable
 def collect_tx(items: Sequence[tuple[int, str, tuple[str, str] | None]]) -> Tx[int]:
     """Forget collected contents: their index text (when known) and, unless a new
     contents row took the same blob meanwhile, the blob itself."""
