@@ -1,0 +1,1338 @@
+"""The store contract: every backend must pass every test here, unchanged.
+
+Each test runs once per backend (the ``store``/``backend`` fixtures in conftest); nothing
+here knows which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from mailkeep.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
+from mailkeep.mail.flags import SystemFlag
+from mailkeep.mail.message import parse
+from mailkeep.store import query as q
+from mailkeep.store.api import Account, FetchField, FlagMode, Mailbox
+from mailkeep.store.changes import ChangeSet, MailboxEvent
+from mailkeep.store.hub import Listener
+from mailkeep.store.sqlstore import SqlStore
+
+from ._support import msg, new, raw_message
+from .conftest import Backend
+
+SEEN = int(SystemFlag.SEEN)
+ANSWERED = int(SystemFlag.ANSWERED)
+FLAGGED = int(SystemFlag.FLAGGED)
+DELETED = int(SystemFlag.DELETED)
+DRAFT = int(SystemFlag.DRAFT)
+
+ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+SCRAM = "4096$c2FsdA==$c3RvcmVk$c2VydmVy"
+
+
+async def make_account(
+    store: SqlStore,
+    address: str = "alice@example.org",
+    *,
+    quota_bytes: int | None = None,
+    quota_messages: int | None = None,
+) -> Account:
+    return await store.create_account(
+        address, ARGON, SCRAM, quota_bytes=quota_bytes, quota_messages=quota_messages
+    )
+
+
+async def mailbox(store: SqlStore, account: Account, name: str = "INBOX") -> Mailbox:
+    found = await store.get_mailbox(account.id, name)
+    assert found is not None, name
+    return found
+
+
+async def setup_inbox(store: SqlStore) -> tuple[Account, Mailbox]:
+    account = await make_account(store)
+    return account, await mailbox(store, account)
+
+
+# ---------------------------------------------------------------------------- accounts
+
+
+async def test_create_account_makes_default_mailboxes_and_subscriptions(store: SqlStore) -> None:
+    account = await store.create_account("  Alice@Example.ORG ", ARGON, SCRAM)
+    assert account.address == "alice@example.org"
+    assert (account.used_bytes, account.used_messages) == (0, 0)
+    boxes = {m.name: m.special_use for m in await store.list_mailboxes(account.id)}
+    assert boxes == {
+        "INBOX": None,
+        "Sent": "\\Sent",
+        "Drafts": "\\Drafts",
+        "Trash": "\\Trash",
+        "Junk": "\\Junk",
+        "Archive": "\\Archive",
+    }
+    assert sorted(await store.list_subscriptions(account.id)) == sorted(boxes)
+    assert await store.get_account("ALICE@example.org") == account
+    assert await store.get_account_by_id(account.id) == account
+
+
+async def test_create_account_twice_is_refused_whatever_the_case(store: SqlStore) -> None:
+    await make_account(store)
+    with pytest.raises(AlreadyExists):
+        await make_account(store, "ALICE@EXAMPLE.ORG")
+    assert len(await store.list_accounts()) == 1
+
+
+@pytest.mark.parametrize("address", ["", "   ", "a b@example.org", "tab\t@x", "x" * 400])
+async def test_create_account_refuses_malformed_addresses(store: SqlStore, address: str) -> None:
+    with pytest.raises(InvalidName):
+        await make_account(store, address)
+    assert await store.list_accounts() == []
+
+
+async def test_list_accounts_is_sorted_by_address(store: SqlStore) -> None:
+    for address in ["carol@x.org", "alice@x.org", "bob@x.org"]:
+        await make_account(store, address)
+    assert [a.address for a in await store.list_accounts()] == [
+        "alice@x.org",
+        "bob@x.org",
+        "carol@x.org",
+    ]
+
+
+async def test_credentials_are_read_and_replaced(store: SqlStore) -> None:
+    account = await make_account(store)
+    credentials = await store.get_credentials("Alice@example.org")
+    assert credentials is not None
+    assert (credentials.account_id, credentials.address) == (account.id, "alice@example.org")
+    assert (credentials.password_hash, credentials.scram_sha256) == (ARGON, SCRAM)
+    await store.set_credentials(account.id, "$argon2id$new", None)
+    credentials = await store.get_credentials("alice@example.org")
+    assert credentials is not None
+    assert (credentials.password_hash, credentials.scram_sha256) == ("$argon2id$new", None)
+    assert await store.get_credentials("nobody@example.org") is None
+    with pytest.raises(NotFound):
+        await store.set_credentials(account.id + 1000, ARGON, None)
+
+
+async def test_quota_is_set_and_reported(store: SqlStore) -> None:
+    account = await make_account(store, quota_bytes=10_000, quota_messages=5)
+    assert (account.quota_bytes, account.quota_messages) == (10_000, 5)
+    await store.set_quota(account.id, None, 7)
+    changed = await store.get_account_by_id(account.id)
+    assert changed is not None
+    assert (changed.quota_bytes, changed.quota_messages) == (None, 7)
+    with pytest.raises(NotFound):
+        await store.set_quota(account.id + 1000, 1, 1)
+
+
+async def test_settings_are_set_replaced_and_removed(store: SqlStore) -> None:
+    account = await make_account(store)
+    await store.set_account_setting(account.id, "pop3.leave", "7d")
+    await store.set_account_setting(account.id, "lang", "pl")
+    await store.set_account_setting(account.id, "lang", "sk")
+    found = await store.get_account_by_id(account.id)
+    assert found is not None
+    assert found.settings == {"pop3.leave": "7d", "lang": "sk"}
+    await store.set_account_setting(account.id, "pop3.leave", None)
+    found = await store.get_account("alice@example.org")
+    assert found is not None
+    assert found.settings == {"lang": "sk"}
+
+
+async def test_delete_account_removes_its_mail_and_usage(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    other = await make_account(store, "bob@example.org")
+    shared = raw_message("shared")
+    await store.append(inbox.id, [new(shared), msg("private")])
+    bob_inbox = await mailbox(store, other)
+    await store.append(bob_inbox.id, [new(shared)])
+    rows = await store.fetch(inbox.id, [1, 2], FetchField.BLOB)
+    await store.delete_account(account.id)
+    assert await store.get_account("alice@example.org") is None
+    assert await store.get_credentials("alice@example.org") is None
+    assert await store.list_mailboxes(account.id) == []
+    assert await store.get_mailbox_by_id(inbox.id) is None
+    await store.collect_garbage()
+    reader = await store.open_blob(rows[0].blob)  # still Bob's
+    await reader.close()
+    with pytest.raises(NotFound):
+        await store.open_blob(rows[1].blob)
+    bob = await store.get_account_by_id(other.id)
+    assert bob is not None
+    assert (bob.used_messages, bob.used_bytes) == (1, len(shared))
+    with pytest.raises(NotFound):
+        await store.delete_account(account.id)
+    again = await make_account(store)
+    assert again.id != account.id
+    assert (await mailbox(store, again)).uidvalidity > inbox.uidvalidity
+
+
+# ---------------------------------------------------------------------------- mailboxes
+
+
+async def test_create_mailbox_creates_missing_parents(store: SqlStore) -> None:
+    account = await make_account(store)
+    listener = Listener()
+    store.hub.watch_account(account.id, listener)
+    created = await store.create_mailbox(account.id, "Projects/2024/Q1")
+    assert created.name == "Projects/2024/Q1"
+    assert (created.uidnext, created.highestmodseq) == (1, 1)
+    names = [m.name for m in await store.list_mailboxes(account.id)]
+    assert {"Projects", "Projects/2024", "Projects/2024/Q1"} <= set(names)
+    assert names == sorted(names)
+    events = [c for c in listener.drain() if isinstance(c, MailboxEvent)]
+    assert [(e.kind, e.name) for e in events] == [
+        ("created", "Projects"),
+        ("created", "Projects/2024"),
+        ("created", "Projects/2024/Q1"),
+    ]
+    child = await store.create_mailbox(account.id, "Projects/Other", "\\Archive")
+    assert child.special_use == "\\Archive"
+
+
+@pytest.mark.parametrize(
+    "name", ["", "/a", "a/", "a//b", "a*", "b%", " a", "a/ b", "x\x01y", "a/../b", "x" * 1001]
+)
+async def test_create_mailbox_refuses_invalid_names(store: SqlStore, name: str) -> None:
+    account = await make_account(store)
+    before = await store.list_mailboxes(account.id)
+    with pytest.raises(InvalidName):
+        await store.create_mailbox(account.id, name)
+    assert await store.list_mailboxes(account.id) == before
+
+
+async def test_create_existing_mailbox_is_refused(store: SqlStore) -> None:
+    account = await make_account(store)
+    await store.create_mailbox(account.id, "Lists")
+    with pytest.raises(AlreadyExists):
+        await store.create_mailbox(account.id, "Lists")
+    with pytest.raises(AlreadyExists):
+        await store.create_mailbox(account.id, "inbox")
+    # Other names are case-sensitive; INBOX is not (RFC 9051 5.1).
+    await store.create_mailbox(account.id, "lists")
+    inbox = await store.get_mailbox(account.id, "iNbOx")
+    assert inbox is not None
+    assert inbox.name == "INBOX"
+    made = await store.create_mailbox(account.id, "Inbox/Sub")
+    assert made.name == "INBOX/Sub"
+
+
+async def test_uidvalidity_strictly_increases_and_changes_on_recreate(store: SqlStore) -> None:
+    account = await make_account(store)
+    seen = [m.uidvalidity for m in await store.list_mailboxes(account.id)]
+    first = await store.create_mailbox(account.id, "A")
+    second = await store.create_mailbox(account.id, "B")
+    assert max(seen) < first.uidvalidity < second.uidvalidity
+    await store.delete_mailbox(first.id)
+    again = await store.create_mailbox(account.id, "A")
+    assert again.uidvalidity > second.uidvalidity
+    assert again.id != first.id
+
+
+async def test_delete_mailbox_releases_usage_and_keeps_subscription(store: SqlStore) -> None:
+    account = await make_account(store)
+    box = await store.create_mailbox(account.id, "Old")
+    await store.subscribe(account.id, "Old", True)
+    first, second = msg("one"), msg("two")
+    await store.append(box.id, [first, second])
+    await store.delete_mailbox(box.id)
+    assert await store.get_mailbox(account.id, "Old") is None
+    after = await store.get_account_by_id(account.id)
+    assert after is not None
+    assert (after.used_bytes, after.used_messages) == (0, 0)
+    # RFC 9051 6.3.9: deleting a mailbox does not unsubscribe it.
+    assert "Old" in await store.list_subscriptions(account.id)
+    with pytest.raises(NotFound):
+        await store.delete_mailbox(box.id)
+    with pytest.raises(NotFound):
+        await store.append(box.id, [msg()])
+
+
+async def test_rename_moves_children_and_subscriptions(store: SqlStore) -> None:
+    account = await make_account(store)
+    parent = await store.create_mailbox(account.id, "Work")
+    child = await store.create_mailbox(account.id, "Work/Reports")
+    await store.create_mailbox(account.id, "Workshop")  # a prefix, not a child
+    await store.subscribe(account.id, "Work/Reports", True)
+    await store.append(child.id, [msg("report")])
+    await store.rename_mailbox(account.id, "Work", "Archive/2023/Work")
+    names = {m.name for m in await store.list_mailboxes(account.id)}
+    assert {"Archive/2023", "Archive/2023/Work", "Archive/2023/Work/Reports", "Workshop"} <= names
+    assert "Work" not in names
+    assert "Work/Reports" not in names
+    moved = await mailbox(store, account, "Archive/2023/Work/Reports")
+    assert (moved.id, moved.uidvalidity) == (child.id, child.uidvalidity)
+    assert [r.uid for r in await store.fetch(moved.id, [1], FetchField.FLAGS)] == [1]
+    assert (await mailbox(store, account, "Archive/2023/Work")).id == parent.id
+    subscriptions = await store.list_subscriptions(account.id)
+    assert "Archive/2023/Work/Reports" in subscriptions
+    assert "Work/Reports" not in subscriptions
+
+
+async def test_rename_keeps_names_that_differ_only_in_case(store: SqlStore) -> None:
+    account = await make_account(store)
+    await store.create_mailbox(account.id, "foo/a")
+    await store.create_mailbox(account.id, "Foo/b")
+    await store.rename_mailbox(account.id, "foo", "bar")
+    names = {m.name for m in await store.list_mailboxes(account.id)}
+    assert {"bar", "bar/a", "Foo", "Foo/b"} <= names
+    assert not {"foo", "foo/a", "bar/b"} & names
+
+
+async def test_rename_inbox_moves_its_messages_and_leaves_it_empty(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    await store.create_mailbox(account.id, "INBOX/Child")
+    await store.append(inbox.id, [msg("a", flags=SEEN), msg("b", keywords=("$Work",))])
+    await store.rename_mailbox(account.id, "inbox", "Old Mail")
+    kept = await mailbox(store, account, "INBOX")
+    assert kept.id == inbox.id
+    assert kept.uidvalidity == inbox.uidvalidity
+    assert (await store.mailbox_status(kept.id)).messages == 0
+    assert kept.uidnext == 3  # UIDs are never reused, even in an emptied INBOX
+    old = await mailbox(store, account, "Old Mail")
+    rows = await store.fetch(old.id, [1, 2], FetchField.FLAGS)
+    assert [(r.uid, r.flags, r.keywords) for r in rows] == [(1, SEEN, ()), (2, 0, ("$Work",))]
+    # RFC 9051 6.3.6: INBOX's inferiors stay where they are.
+    assert await store.get_mailbox(account.id, "INBOX/Child") is not None
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 2
+
+
+async def test_rename_conflicts(store: SqlStore) -> None:
+    account = await make_account(store)
+    await store.create_mailbox(account.id, "A/x")
+    await store.create_mailbox(account.id, "B")
+    await store.create_mailbox(account.id, "C/x")
+    with pytest.raises(AlreadyExists):
+        await store.rename_mailbox(account.id, "A", "B")
+    with pytest.raises(NotFound):
+        await store.rename_mailbox(account.id, "Nope", "Z")
+    with pytest.raises(InvalidName):
+        await store.rename_mailbox(account.id, "A", "A/x/deeper")
+    with pytest.raises(InvalidName):
+        await store.rename_mailbox(account.id, "A", "bad*name")
+    with pytest.raises(AlreadyExists):
+        await store.rename_mailbox(account.id, "A/x", "C/x")
+    names = {m.name for m in await store.list_mailboxes(account.id)}
+    assert {"A", "A/x", "B", "C", "C/x"} <= names
+
+
+async def test_subscriptions(store: SqlStore) -> None:
+    account = await make_account(store)
+    listener = Listener()
+    store.hub.watch_account(account.id, listener)
+    await store.subscribe(account.id, "Not/Yet/Created", True)
+    await store.subscribe(account.id, "Not/Yet/Created", True)
+    await store.subscribe(account.id, "Junk", False)
+    await store.subscribe(account.id, "inbox/x", True)
+    subscriptions = await store.list_subscriptions(account.id)
+    assert "Not/Yet/Created" in subscriptions
+    assert "INBOX/x" in subscriptions
+    assert "Junk" not in subscriptions
+    assert subscriptions == sorted(subscriptions)
+    events = [(e.kind, e.name) for e in listener.drain() if isinstance(e, MailboxEvent)]
+    assert events == [
+        ("subscribed", "Not/Yet/Created"),
+        ("unsubscribed", "Junk"),
+        ("subscribed", "INBOX/x"),
+    ]
+
+
+async def test_special_use_and_status(store: SqlStore) -> None:
+    account = await make_account(store)
+    box = await store.create_mailbox(account.id, "Spam")
+    await store.set_special_use(box.id, "\\Junk")
+    assert (await mailbox(store, account, "Spam")).special_use == "\\Junk"
+    with pytest.raises(NotFound):
+        await store.set_special_use(box.id + 1000, None)
+    messages = [msg("a", flags=SEEN), msg("b", flags=DELETED), msg("c", flags=SEEN | DELETED)]
+    await store.append(box.id, messages)
+    status = await store.mailbox_status(box.id)
+    assert (status.messages, status.unseen, status.deleted) == (3, 1, 2)
+    assert status.size == sum(len(m.raw) for m in messages)
+    assert status.mailbox.uidnext == 4
+
+
+# ---------------------------------------------------------------------------- append
+
+
+async def test_append_assigns_increasing_uids_and_modseqs(store: SqlStore) -> None:
+    _account, inbox = await setup_inbox(store)
+    first = await store.append(inbox.id, [msg("one")])
+    second = await store.append(inbox.id, [msg("two"), msg("three")])
+    assert first.uids == (1,)
+    assert second.uids == (2, 3)
+    assert first.mailbox.highestmodseq < second.mailbox.highestmodseq
+    assert second.mailbox.uidnext == 4
+    assert second.change.before == first.change.after
+    assert [s.uid for s in second.change.appended] == [2, 3]
+    assert {s.modseq for s in second.change.appended} == {second.mailbox.highestmodseq}
+    fresh = await store.get_mailbox_by_id(inbox.id)
+    assert fresh == second.mailbox
+
+
+async def test_uids_are_never_reused_after_expunge(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("b"), msg("c", flags=DELETED)])
+    await store.expunge(inbox.id)
+    result = await store.append(inbox.id, [msg("d")])
+    assert result.uids == (4,)
+    await store.remove(inbox.id, [1, 2, 4])
+    assert (await store.append(inbox.id, [msg("e")])).uids == (5,)
+
+
+async def test_modseq_strictly_increases_and_never_goes_back(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    highest = [inbox.highestmodseq]
+
+    async def record() -> None:
+        box = await store.get_mailbox_by_id(inbox.id)
+        assert box is not None
+        highest.append(box.highestmodseq)
+
+    await store.append(inbox.id, [msg("a"), msg("b")])
+    await record()
+    await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN, ())
+    await record()
+    await store.store_flags(inbox.id, [2], FlagMode.ADD, DELETED, ())
+    await record()
+    await store.expunge(inbox.id)
+    await record()
+    await store.append(inbox.id, [msg("c")])
+    await record()
+    assert all(a < b for a, b in itertools.pairwise(highest))
+    rows = await store.fetch(inbox.id, [1, 3], FetchField.FLAGS)
+    assert all(r.modseq <= highest[-1] for r in rows)
+    assert rows[-1].modseq == highest[-1]
+
+
+async def test_multiappend_is_atomic_under_quota(store: SqlStore) -> None:
+    account = await make_account(store, quota_messages=2)
+    inbox = await mailbox(store, account)
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox.id, [msg("a"), msg("b"), msg("c")])
+    after = await store.get_mailbox_by_id(inbox.id)
+    assert after == inbox
+    assert (await store.mailbox_status(inbox.id)).messages == 0
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert (usage.used_bytes, usage.used_messages) == (0, 0)
+    assert not listener.has_pending
+    assert (await store.append(inbox.id, [msg("a"), msg("b")])).uids == (1, 2)
+
+
+async def test_byte_quota_counts_message_sizes(store: SqlStore) -> None:
+    small, large = msg("small"), msg("large", "x" * 2000)
+    account = await make_account(store, quota_bytes=len(small.raw) + 100)
+    inbox = await mailbox(store, account)
+    await store.append(inbox.id, [small])
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox.id, [large])
+    # Delivery may bypass the check (the protocol layer decides).
+    await store.append(inbox.id, [large], check_quota=False)
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_bytes == len(small.raw) + len(large.raw)
+    assert usage.used_messages == 2
+
+
+async def test_identical_messages_are_stored_once(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    sent = await mailbox(store, account, "Sent")
+    raw = raw_message("twice")
+    await store.append(inbox.id, [new(raw)])
+    await store.append(sent.id, [new(raw, flags=SEEN)])
+    fields = FetchField.BLOB | FetchField.OBJECTID | FetchField.FLAGS
+    (a,) = await store.fetch(inbox.id, [1], fields)
+    (b,) = await store.fetch(sent.id, [1], fields)
+    assert a.blob == b.blob
+    assert a.email_id == b.email_id
+    assert (a.flags, b.flags) == (0, SEEN)
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert (usage.used_messages, usage.used_bytes) == (2, 2 * len(raw))
+    reader = await store.open_blob(a.blob)
+    try:
+        assert await reader.read(0, reader.size) == raw
+    finally:
+        await reader.close()
+
+
+async def test_internaldate_keeps_its_zone(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    zones = [timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), UTC]
+    moments = [datetime(2021, 3, 4, 5, 6, 7, tzinfo=zone) for zone in zones]
+    await store.append(inbox.id, [msg(str(i), internaldate=m) for i, m in enumerate(moments)])
+    before = datetime.now(UTC).replace(microsecond=0)
+    await store.append(inbox.id, [msg("now")])
+    rows = await store.fetch(inbox.id, [1, 2, 3, 4], FetchField.INTERNALDATE)
+    for row, moment in zip(rows, moments, strict=False):
+        assert row.internaldate == moment
+        assert row.internaldate is not None
+        assert row.internaldate.utcoffset() == moment.utcoffset()
+    now = rows[3].internaldate
+    assert now is not None
+    assert before - timedelta(seconds=1) <= now <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+# ---------------------------------------------------------------------------- snapshot
+
+
+async def test_snapshot_lists_uids_first_unseen_and_recent(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a", flags=SEEN), msg("b", flags=SEEN), msg("c")])
+    await store.store_flags(inbox.id, [2], FlagMode.ADD, DELETED, ())
+    await store.expunge(inbox.id)
+    first = await store.snapshot(inbox.id, claim_recent=True)
+    assert list(first.uids) == [1, 3]
+    assert first.first_unseen_uid == 3
+    assert first.mailbox.uidnext == 4
+    assert first.recent_from_uid == 4  # messages from before the process saw it: not recent
+    await store.append(inbox.id, [msg("d", flags=SEEN), msg("e", flags=SEEN)])
+    claimer = await store.snapshot(inbox.id, claim_recent=True)
+    assert list(claimer.uids) == [1, 3, 4, 5]
+    assert claimer.recent_from_uid == 4
+    other = await store.snapshot(inbox.id)
+    assert other.recent_from_uid == 6
+    await store.store_flags(inbox.id, [3], FlagMode.ADD, SEEN, ())
+    assert (await store.snapshot(inbox.id)).first_unseen_uid is None
+    with pytest.raises(NotFound):
+        await store.snapshot(inbox.id + 1000)
+
+
+# ---------------------------------------------------------------------------- fetch
+
+
+async def test_fetch_every_field(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    raw = raw_message(
+        "Zażółć gęślą jaźń",
+        "Dobrý deň, žltý kôň.\r\n",
+        message_id="<first@example.org>",
+        cc="Carol <carol@example.com>",
+    )
+    parsed = parse(raw)
+    moment = datetime(2022, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=1)))
+    await store.append(
+        inbox.id, [new(raw, flags=SEEN | FLAGGED, keywords=("$Label1",), internaldate=moment)]
+    )
+    everything = FetchField(0)
+    for field in FetchField:
+        everything |= field
+    (row,) = await store.fetch(inbox.id, [1], everything)
+    assert (row.uid, row.flags, row.keywords) == (1, SEEN | FLAGGED, ("$Label1",))
+    assert row.modseq == (await mailbox(store, account)).highestmodseq
+    assert row.internaldate == moment
+    assert row.size == len(raw) == parsed.size
+    assert row.envelope == parsed.envelope
+    assert row.body == parsed.body
+    assert row.bodystructure == parsed.bodystructure
+    assert row.structure == parsed.structure
+    assert row.header == parsed.header
+    assert row.preview == parsed.preview
+    assert row.email_id.startswith("M")
+    assert row.thread_id.startswith("T")
+    assert row.savedate is not None
+    assert abs(row.savedate - datetime.now(UTC)) < timedelta(minutes=1)
+    assert row.downloaded_at is None
+    reader = await store.open_blob(row.blob)
+    try:
+        assert await reader.read(0, reader.size) == raw
+    finally:
+        await reader.close()
+    # Only what was asked for is loaded.
+    (flags_only,) = await store.fetch(inbox.id, [1], FetchField.FLAGS)
+    assert (flags_only.envelope, flags_only.blob, flags_only.size) == (b"", "", 0)
+    (size_only,) = await store.fetch(inbox.id, [1], FetchField.SIZE)
+    assert (size_only.flags, size_only.size) == (0, len(raw))
+
+
+async def test_fetch_returns_existing_uids_in_order(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg(str(i)) for i in range(150)])
+    await store.remove(inbox.id, list(range(2, 151, 2)))
+    rows = await store.fetch(inbox.id, [149, 3, 2, 1, 999], FetchField.SIZE)
+    assert [r.uid for r in rows] == [1, 3, 149]
+    # Many separate UIDs (more ranges than one statement lists) give the same answer.
+    wanted = list(range(1, 160))
+    rows = await store.fetch(inbox.id, wanted, FetchField.FLAGS)
+    assert [r.uid for r in rows] == list(range(1, 151, 2))
+    assert await store.fetch(inbox.id, [], FetchField.FLAGS) == []
+
+
+async def test_pop3_download_marks(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("b")])
+    await store.mark_downloaded(inbox.id, [1])
+    first = await store.fetch(inbox.id, [1, 2], FetchField.POP3)
+    assert first[0].downloaded_at is not None
+    assert first[1].downloaded_at is None
+    await asyncio.sleep(1.1)
+    await store.mark_downloaded(inbox.id, [1, 2])
+    second = await store.fetch(inbox.id, [1, 2], FetchField.POP3)
+    assert second[0].downloaded_at == first[0].downloaded_at  # the first download counts
+    assert second[1].downloaded_at is not None
+
+
+async def test_thread_ids_follow_references(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    sent = await mailbox(store, account, "Sent")
+    await store.append(inbox.id, [msg("Question", message_id="<q@example.org>")])
+    await store.append(
+        sent.id,
+        [msg("Re: Question", message_id="<a@example.org>", in_reply_to="<q@example.org>")],
+    )
+    await store.append(
+        inbox.id,
+        [
+            msg(
+                "Re: Re: Question",
+                message_id="<b@example.org>",
+                references="<q@example.org> <a@example.org>",
+            ),
+            msg("Unrelated", message_id="<u@example.org>"),
+        ],
+    )
+    rows = await store.fetch(inbox.id, [1, 2, 3], FetchField.OBJECTID)
+    (reply,) = await store.fetch(sent.id, [1], FetchField.OBJECTID)
+    assert rows[0].thread_id == reply.thread_id == rows[1].thread_id
+    assert rows[2].thread_id != rows[0].thread_id
+    assert len({r.email_id for r in [*rows, reply]}) == 4
+
+
+# ---------------------------------------------------------------------------- flags
+
+
+async def test_store_flags_modes(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("b", flags=SEEN)])
+    added = await store.store_flags(inbox.id, [1, 2], FlagMode.ADD, FLAGGED, ["$Work"])
+    assert [(s.uid, s.flags, s.keywords) for s in added.change.changed] == [
+        (1, FLAGGED, ("$Work",)),
+        (2, SEEN | FLAGGED, ("$Work",)),
+    ]
+    removed = await store.store_flags(inbox.id, [2], FlagMode.REMOVE, SEEN, ["$Work"])
+    assert [(s.uid, s.flags, s.keywords) for s in removed.change.changed] == [(2, FLAGGED, ())]
+    replaced = await store.store_flags(
+        inbox.id, [1, 2], FlagMode.REPLACE, ANSWERED | DRAFT, ["b", "A"]
+    )
+    assert {s.uid for s in replaced.change.changed} == {1, 2}
+    rows = await store.fetch(inbox.id, [1, 2], FetchField.FLAGS)
+    assert [(r.flags, r.keywords) for r in rows] == [(ANSWERED | DRAFT, ("A", "b"))] * 2
+    assert all(r.modseq == replaced.change.after for r in rows)
+    cleared = await store.store_flags(inbox.id, [1], FlagMode.REPLACE, 0, [])
+    assert [(s.flags, s.keywords) for s in cleared.change.changed] == [(0, ())]
+
+
+async def test_keywords_are_case_insensitive(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a", keywords=("$Forwarded", "$forwarded", "Todo"))])
+    (row,) = await store.fetch(inbox.id, [1], FetchField.FLAGS)
+    assert row.keywords == ("$Forwarded", "Todo")
+    same = await store.store_flags(inbox.id, [1], FlagMode.ADD, 0, ["$FORWARDED", "TODO"])
+    assert same.change.changed == ()
+    gone = await store.store_flags(inbox.id, [1], FlagMode.REMOVE, 0, ["$FORWARDED"])
+    assert [s.keywords for s in gone.change.changed] == [("Todo",)]
+    assert await store.search(inbox.id, q.HasKeyword("todo")) == [1]
+    assert await store.search(inbox.id, q.HasKeyword("$forwarded")) == []
+
+
+async def test_no_op_flag_change_does_not_bump_modseq(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    appended = await store.append(inbox.id, [msg("a", flags=SEEN)])
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    result = await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN, [])
+    assert result.change.changed == ()
+    assert result.change.before == result.change.after == appended.mailbox.highestmodseq
+    assert (await mailbox(store, await _owner(store, inbox))).highestmodseq == (
+        appended.mailbox.highestmodseq
+    )
+    missing = await store.store_flags(inbox.id, [42], FlagMode.ADD, SEEN, [])
+    assert missing.change.changed == ()
+    assert not listener.has_pending
+
+
+async def _owner(store: SqlStore, box: Mailbox) -> Account:
+    account = await store.get_account_by_id(box.account_id)
+    assert account is not None
+    return account
+
+
+async def test_unchangedsince_reports_failures(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    appended = await store.append(inbox.id, [msg("a"), msg("b"), msg("c")])
+    base = appended.mailbox.highestmodseq
+    await store.store_flags(inbox.id, [2], FlagMode.ADD, FLAGGED, [])
+    # RFC 7162 3.1.3: messages changed after UNCHANGEDSINCE are not touched.
+    result = await store.store_flags(
+        inbox.id, [1, 2, 3], FlagMode.ADD, SEEN, [], unchanged_since=base
+    )
+    assert result.failed_unchangedsince == (2,)
+    assert [s.uid for s in result.change.changed] == [1, 3]
+    rows = await store.fetch(inbox.id, [1, 2, 3], FetchField.FLAGS)
+    assert [r.flags for r in rows] == [SEEN, FLAGGED, SEEN]
+    zero = await store.store_flags(inbox.id, [1], FlagMode.ADD, DELETED, [], unchanged_since=0)
+    assert zero.failed_unchangedsince == (1,)
+
+
+# ---------------------------------------------------------------------------- expunge
+
+
+async def test_expunge_removes_only_deleted_messages(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    messages = [msg("a", flags=DELETED), msg("b"), msg("c", flags=DELETED), msg("d", flags=DELETED)]
+    await store.append(inbox.id, messages)
+    partial = await store.expunge(inbox.id, [1, 2, 3])
+    assert partial.expunged == (1, 3)
+    assert list((await store.snapshot(inbox.id)).uids) == [2, 4]
+    rest = await store.expunge(inbox.id)
+    assert rest.expunged == (4,)
+    assert rest.after > partial.after
+    nothing = await store.expunge(inbox.id)
+    assert nothing.expunged == ()
+    assert nothing.after == rest.after
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert (usage.used_messages, usage.used_bytes) == (1, len(messages[1].raw))
+
+
+async def test_remove_expunges_exactly_the_given_uids(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("b", flags=DELETED), msg("c", flags=SEEN)])
+    change = await store.remove(inbox.id, [1, 3, 7])
+    assert change.expunged == (1, 3)
+    assert list((await store.snapshot(inbox.id)).uids) == [2]
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 1
+
+
+# ---------------------------------------------------------------------------- changes
+
+
+async def test_changes_since_reports_changes_and_expunges(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    start = (await store.append(inbox.id, [msg("a"), msg("b"), msg("c")])).mailbox.highestmodseq
+    flagged = await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN, [])
+    await store.remove(inbox.id, [2])
+    appended = await store.append(inbox.id, [msg("d")])
+    changes = await store.changes_since(inbox.id, start)
+    assert changes.highestmodseq == appended.mailbox.highestmodseq
+    assert changes.uidnext == 5
+    assert [(s.uid, s.flags) for s in changes.changed] == [(1, SEEN), (4, 0)]
+    assert changes.expunged == (2,)
+    assert changes.expunge_log_complete
+    later = await store.changes_since(inbox.id, flagged.change.after)
+    assert [s.uid for s in later.changed] == [4]
+    assert later.expunged == (2,)
+    everything = await store.changes_since(inbox.id, 0)
+    assert [s.uid for s in everything.changed] == [1, 3, 4]
+    none = await store.changes_since(inbox.id, changes.highestmodseq)
+    assert (none.changed, none.expunged) == ((), ())
+    with pytest.raises(NotFound):
+        await store.changes_since(inbox.id + 1000, 0)
+
+
+async def test_trimmed_expunge_log_is_reported_incomplete(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("b"), msg("c")])
+    before = (await store.remove(inbox.id, [1])).before
+    after = (await store.remove(inbox.id, [2])).after
+    assert (await store.changes_since(inbox.id, before)).expunged == (1, 2)
+    assert await store.trim_expunge_log(-1) >= 1  # everything logged before tomorrow
+    trimmed = await store.changes_since(inbox.id, before)
+    assert trimmed.expunged == ()
+    assert not trimmed.expunge_log_complete
+    assert (await store.changes_since(inbox.id, after)).expunge_log_complete
+    assert (await store.remove(inbox.id, [3])).expunged == (3,)
+    newer = await store.changes_since(inbox.id, after)
+    assert (newer.expunged, newer.expunge_log_complete) == ((3,), True)
+
+
+# ---------------------------------------------------------------------------- copy, move
+
+
+async def test_copy_keeps_flags_and_emailid(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    archive = await mailbox(store, account, "Archive")
+    await store.append(archive.id, [msg("already there")])
+    await store.append(
+        inbox.id, [msg("a", flags=SEEN, keywords=("$Work",)), msg("b"), msg("c", flags=FLAGGED)]
+    )
+    result = await store.copy(inbox.id, [3, 1, 9], archive.id)
+    assert result.source_uids == (1, 3)
+    assert result.target_uids == (2, 3)
+    assert result.target.uidnext == 4
+    fields = FetchField.FLAGS | FetchField.OBJECTID | FetchField.SIZE
+    originals = await store.fetch(inbox.id, [1, 3], fields)
+    copies = await store.fetch(archive.id, [2, 3], fields)
+    assert [(r.flags, r.keywords, r.email_id, r.size) for r in copies] == [
+        (r.flags, r.keywords, r.email_id, r.size) for r in originals
+    ]
+    assert list((await store.snapshot(inbox.id)).uids) == [1, 2, 3]
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 6
+    (change,) = result.changes
+    assert change.mailbox_id == archive.id
+    assert [s.uid for s in change.appended] == [2, 3]
+    same = await store.copy(inbox.id, [2], inbox.id)
+    assert same.target_uids == (4,)
+    assert (await store.copy(inbox.id, [77], archive.id)).target_uids == ()
+
+
+async def test_copy_respects_quota(store: SqlStore) -> None:
+    account = await make_account(store, quota_messages=3)
+    inbox = await mailbox(store, account)
+    trash = await mailbox(store, account, "Trash")
+    await store.append(inbox.id, [msg("a"), msg("b")])
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox.id, [1, 2], trash.id)
+    assert (await store.mailbox_status(trash.id)).messages == 0
+    # A move within the account adds nothing and so needs no room.
+    await store.append(inbox.id, [msg("c")])
+    moved = await store.copy(inbox.id, [1, 2, 3], trash.id, move=True)
+    assert moved.target_uids == (1, 2, 3)
+
+
+async def test_move_within_account(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    junk = await mailbox(store, account, "Junk")
+    await store.append(inbox.id, [msg("a", flags=SEEN), msg("b"), msg("c")])
+    ids = await store.fetch(inbox.id, [1, 3], FetchField.OBJECTID)
+    result = await store.copy(inbox.id, [1, 3], junk.id, move=True)
+    assert (result.source_uids, result.target_uids) == ((1, 3), (1, 2))
+    removed, added = result.changes
+    assert (removed.mailbox_id, removed.expunged) == (inbox.id, (1, 3))
+    assert (added.mailbox_id, [s.uid for s in added.appended]) == (junk.id, [1, 2])
+    assert list((await store.snapshot(inbox.id)).uids) == [2]
+    moved = await store.fetch(junk.id, [1, 2], FetchField.OBJECTID | FetchField.FLAGS)
+    assert [r.email_id for r in moved] == [r.email_id for r in ids]
+    assert moved[0].flags == SEEN
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 3
+    assert (await store.changes_since(inbox.id, 0)).expunged == (1, 3)
+    with pytest.raises(InvalidName):
+        await store.copy(inbox.id, [2], inbox.id, move=True)
+
+
+async def test_move_across_accounts_moves_usage(store: SqlStore) -> None:
+    alice, alice_inbox = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org", quota_messages=1)
+    bob_inbox = await mailbox(store, bob)
+    first, second = msg("a"), msg("b")
+    await store.append(alice_inbox.id, [first, second])
+    with pytest.raises(QuotaExceeded):
+        await store.copy(alice_inbox.id, [1, 2], bob_inbox.id, move=True)
+    await store.copy(alice_inbox.id, [1], bob_inbox.id, move=True)
+    a = await store.get_account_by_id(alice.id)
+    b = await store.get_account_by_id(bob.id)
+    assert a is not None
+    assert b is not None
+    assert (a.used_messages, a.used_bytes) == (1, len(second.raw))
+    assert (b.used_messages, b.used_bytes) == (1, len(first.raw))
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.fixture
+async def corpus(store: SqlStore) -> tuple[SqlStore, Mailbox]:
+    """Five messages with everything SEARCH looks at."""
+    account, inbox = await setup_inbox(store)
+    messages = [
+        msg(
+            "Zażółć gęślą jaźń",
+            "Pchnąć w tę łódź jeża lub ośm skrzyń fig.\r\nZAŻÓŁĆ GĘŚLĄ JAŹŃ\r\n",
+            sender="Paweł Nowak <pawel@example.pl>",
+            to="Alice <alice@example.org>",
+            date="Sat, 01 Jun 2024 23:30:00 -0700",
+            message_id="<pl@example.pl>",
+            headers=[("X-Mailer", "Thunderbird 115"), ("List-Id", "<polski.lists.example>")],
+            flags=SEEN,
+            internaldate=_dt("2024-06-02T08:00:00+02:00"),
+        ),
+        msg(
+            "Žltý kôň",
+            "Príliš žltučký kôň úpel ďábelské ódy.\r\nŽLUŤOUČKÝ KŮŇ\r\n",
+            sender="Ján Novák <jan@example.sk>",
+            to="Bob <bob@example.net>",
+            cc="Alice <alice@example.org>",
+            date="Mon, 03 Jun 2024 00:15:00 +0200",
+            flags=SEEN | FLAGGED,
+            keywords=("$Work",),
+            internaldate=_dt("2024-06-03T00:30:00+02:00"),
+        ),
+        msg(
+            "Meeting notes",
+            "We met at the café.\r\nAction items: ab, cd.\r\n" + "filler line\r\n" * 40,
+            sender="Carol <carol@example.com>",
+            to="Dave <dave@example.com>",
+            bcc="Secret <secret@example.com>",
+            date="Tue, 04 Jun 2024 09:00:00 +0000",
+            keywords=("Todo",),
+            headers=[("X-Mailer", "mutt")],
+            internaldate=_dt("2024-06-04T09:00:00+00:00"),
+        ),
+        msg(
+            "Re: Meeting notes",
+            "Thanks!\r\n",
+            sender="Dave <dave@example.com>",
+            to="Carol <carol@example.com>",
+            date=None,
+            flags=ANSWERED | DELETED,
+            in_reply_to="<notes@example.com>",
+            internaldate=_dt("2024-06-05T12:00:00-05:00"),
+        ),
+        msg(
+            "Invoice 100% paid_in_full",
+            "Amount: 100% [paid_in_full] \\o/\r\n",
+            sender="Billing <billing@example.com>",
+            to="alice@example.org",
+            date="Thu, 06 Jun 2024 10:00:00 +0000",
+            flags=DRAFT,
+            internaldate=_dt("2024-06-06T10:00:00+00:00"),
+        ),
+    ]
+    await store.append(inbox.id, messages)
+    del account
+    return store, inbox
+
+
+_SEARCHES: list[tuple[str, q.Query, list[int]]] = [
+    ("all", q.All(), [1, 2, 3, 4, 5]),
+    ("uids", q.Uids(((2, 3), (5, 9))), [2, 3, 5]),
+    ("no uids", q.Uids(()), []),
+    ("seen", q.HasFlags(SEEN), [1, 2]),
+    ("unseen", q.HasFlags(SEEN, present=False), [3, 4, 5]),
+    ("seen and flagged", q.HasFlags(SEEN | FLAGGED), [2]),
+    ("deleted", q.HasFlags(DELETED), [4]),
+    ("draft", q.HasFlags(DRAFT), [5]),
+    ("answered", q.HasFlags(ANSWERED), [4]),
+    ("keyword", q.HasKeyword("$work"), [2]),
+    ("unkeyword", q.HasKeyword("TODO", present=False), [1, 2, 4, 5]),
+    ("keyword prefix is not a match", q.HasKeyword("$Wor"), []),
+    ("recent", q.Recent(4), [4, 5]),
+    ("subject non-ascii, other case", q.HeaderContains("subject", "ZAŻÓŁĆ"), [1]),
+    ("subject slovak", q.HeaderContains("subject", "ŽLTÝ"), [2]),
+    ("subject substring", q.HeaderContains("subject", "eeting not"), [3, 4]),
+    ("from name", q.HeaderContains("from", "nowak"), [1]),
+    ("from address", q.HeaderContains("from", "@EXAMPLE.SK"), [2]),
+    ("to", q.HeaderContains("to", "carol"), [4]),
+    ("cc", q.HeaderContains("cc", "alice"), [2]),
+    ("bcc", q.HeaderContains("bcc", "secret"), [3]),
+    ("subject with LIKE wildcards", q.HeaderContains("subject", "100% paid_"), [5]),
+    ("wildcards are literal", q.HeaderContains("subject", "1_0"), []),
+    ("other header", q.HeaderContains("x-mailer", "THUNDERBIRD"), [1]),
+    ("other header present", q.HeaderContains("x-mailer", ""), [1, 3]),
+    ("message-id", q.HeaderContains("message-id", "pl@example"), [1]),
+    ("in-reply-to", q.HeaderContains("in-reply-to", "notes@"), [4]),
+    ("absent header", q.HeaderContains("x-nothing", ""), []),
+    ("body polish other case", q.BodyContains("ŁÓDŹ JEŻA"), [1]),
+    ("body polish upper in text", q.BodyContains("zażółć gęślą"), [1]),
+    ("body slovak", q.BodyContains("žluťoučký kůň"), [2]),
+    ("body accented", q.BodyContains("CAFÉ"), [3]),
+    ("body short needle", q.BodyContains("ab"), [3]),
+    ("body one letter", q.BodyContains("ż"), [1]),
+    ("body one letter, other z", q.BodyContains("Ž"), [2]),
+    ("body is not headers", q.BodyContains("Meeting"), []),
+    ("body across words", q.BodyContains("ms: ab, c"), [3]),
+    ("body wildcards literal", q.BodyContains("100% [paid_in"), [5]),
+    ("body backslash", q.BodyContains("\\o/"), [5]),
+    ("body percent only", q.BodyContains("%"), [5]),
+    ("body no match", q.BodyContains("nonexistent words here"), []),
+    ("body empty", q.BodyContains(""), [1, 2, 3, 4, 5]),
+    ("text in header", q.TextContains("thunderbird"), [1]),
+    ("text in body", q.TextContains("THANKS"), [4]),
+    ("text short", q.TextContains("ó"), [1, 2]),
+    ("text either", q.TextContains("carol"), [3, 4]),
+    ("before internal", q.DateCompare("internal", "before", date(2024, 6, 3)), [1]),
+    ("on internal local day", q.DateCompare("internal", "on", date(2024, 6, 3)), [2]),
+    ("since internal", q.DateCompare("internal", "since", date(2024, 6, 5)), [4, 5]),
+    ("sent on sender's day", q.DateCompare("sent", "on", date(2024, 6, 1)), [1]),
+    ("sent on with positive zone", q.DateCompare("sent", "on", date(2024, 6, 3)), [2]),
+    ("sent before", q.DateCompare("sent", "before", date(2024, 6, 4)), [1, 2]),
+    ("sent falls back to internal", q.DateCompare("sent", "on", date(2024, 6, 5)), [4]),
+    (
+        "younger",
+        q.InternalAfter(_dt("2024-06-04T09:00:00+00:00"), younger=True),
+        [3, 4, 5],
+    ),
+    ("older", q.InternalAfter(_dt("2024-06-04T09:00:00+00:00"), younger=False), [1, 2]),
+    ("larger", q.SizeCompare(larger=True, size=700), [3]),
+    ("smaller", q.SizeCompare(larger=False, size=400), [2, 4, 5]),
+    ("not", q.Not(q.HasFlags(SEEN)), [3, 4, 5]),
+    ("and", q.And((q.HasFlags(SEEN), q.BodyContains("kůň"))), [2]),
+    ("empty and", q.And(()), [1, 2, 3, 4, 5]),
+    ("or", q.Or(q.HasFlags(DRAFT), q.HeaderContains("x-mailer", "mutt")), [3, 5]),
+    (
+        "nested not/or with scans",
+        q.Not(q.Or(q.HeaderContains("x-mailer", ""), q.And((q.BodyContains("a"), q.All())))),
+        [2],
+    ),
+    (
+        "not of short needle",
+        q.And((q.Not(q.BodyContains("ż")), q.Not(q.HasFlags(DELETED)))),
+        [2, 3, 5],
+    ),
+    (
+        "or of header scan and fts",
+        q.Or(q.HeaderContains("list-id", "polski"), q.TextContains("ďábelské")),
+        [1, 2],
+    ),
+    ("not not", q.Not(q.Not(q.Uids(((1, 1),)))), [1]),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [(query, expected) for _, query, expected in _SEARCHES],
+    ids=[name for name, _, _ in _SEARCHES],
+)
+async def test_search(
+    corpus: tuple[SqlStore, Mailbox], query: q.Query, expected: list[int]
+) -> None:
+    store, inbox = corpus
+    assert await store.search(inbox.id, query) == expected
+
+
+async def test_search_by_size_modseq_and_object_ids(corpus: tuple[SqlStore, Mailbox]) -> None:
+    store, inbox = corpus
+    rows = await store.fetch(inbox.id, [1, 2, 3, 4, 5], FetchField.SIZE | FetchField.OBJECTID)
+    sizes = {r.uid: r.size for r in rows}
+    middle = sorted(sizes.values())[2]
+    larger = [uid for uid, size in sizes.items() if size > middle]
+    assert await store.search(inbox.id, q.SizeCompare(larger=True, size=middle)) == larger
+    assert await store.search(inbox.id, q.SizeCompare(larger=False, size=middle)) == sorted(
+        uid for uid, size in sizes.items() if size < middle
+    )
+    changed = await store.store_flags(inbox.id, [2, 4], FlagMode.ADD, DRAFT, [])
+    assert await store.search(inbox.id, q.ModseqAtLeast(changed.change.after)) == [2, 4]
+    assert await store.search(inbox.id, q.ModseqAtLeast(0)) == [1, 2, 3, 4, 5]
+    assert await store.search(inbox.id, q.EmailId(rows[2].email_id)) == [3]
+    assert await store.search(inbox.id, q.EmailId("nonsense")) == []
+    assert await store.search(inbox.id, q.ThreadId(rows[0].thread_id)) == [1]
+    assert await store.search(inbox.id, q.ThreadId("T")) == []
+
+
+async def test_search_is_limited_to_the_mailbox(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    other = await mailbox(store, account, "Archive")
+    await store.append(inbox.id, [msg("needle", "haystack with a needle")])
+    await store.append(other.id, [msg("x", "another needle"), msg("y", "nothing")])
+    assert await store.search(other.id, q.BodyContains("needle")) == [1]
+    assert await store.search(other.id, q.BodyContains("ne")) == [1]
+    assert await store.search(other.id, q.HeaderContains("subject", "needle")) == []
+
+
+async def test_search_finds_text_of_large_messages(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    words = " ".join(f"word{i}" for i in range(60_000))
+    await store.append(inbox.id, [msg("big", words + " Ünïcödé tail\r\n"), msg("small")])
+    assert await store.search(inbox.id, q.BodyContains("word59999 ünïcödé")) == [1]
+    assert await store.search(inbox.id, q.BodyContains("word 59999")) == []
+    assert await store.search(inbox.id, q.BodyContains("rd12345 word12346 wo")) == [1]
+
+
+_SORT_MESSAGES = [
+    # subject, from, to, cc, date, size padding, internaldate
+    ("Re: beta", "Zed <zed@b.example>", "Amy <amy@z.example>", "c@x", "2024-01-03", 10),
+    ("alpha", "Bea <bea@a.example>", "zoe@y.example", "a@x", "2024-01-01", 300),
+    ("Fwd: Gamma", "ann@c.example", "Yan <yan@a.example>", "b@x", "2024-01-02", 50),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("arrival", [2, 3, 1]),
+        ("date", [2, 3, 1]),
+        ("size", [1, 3, 2]),
+        ("subject", [2, 1, 3]),
+        ("from", [3, 2, 1]),
+        ("to", [1, 3, 2]),
+        ("cc", [2, 3, 1]),
+        ("displayfrom", [3, 2, 1]),
+        ("displayto", [1, 3, 2]),
+    ],
+)
+async def test_sort_every_key(store: SqlStore, key: str, expected: list[int]) -> None:
+    _, inbox = await setup_inbox(store)
+    for subject, sender, to, cc, day, padding in _SORT_MESSAGES:
+        moment = _dt(f"{day}T12:00:00+00:00")
+        await store.append(
+            inbox.id,
+            [
+                msg(
+                    subject,
+                    "x" * padding,
+                    sender=sender,
+                    to=to,
+                    cc=cc,
+                    date=moment.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                    internaldate=moment,
+                )
+            ],
+        )
+    assert await store.sort(inbox.id, [q.SortKey(key)], q.All()) == expected
+    reverse = await store.sort(inbox.id, [q.SortKey(key, reverse=True)], q.All())
+    assert reverse == expected[::-1]
+    assert await store.sort(inbox.id, [q.SortKey(key)], q.Uids(((1, 2),))) == [
+        u for u in expected if u <= 2
+    ]
+
+
+async def test_sort_ties_fall_back_to_later_keys_then_uid(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(
+        inbox.id,
+        [msg("same", "aaaa"), msg("same", "a"), msg("other", "aa"), msg("same", "a")],
+    )
+    keys = [q.SortKey("subject"), q.SortKey("size", reverse=True)]
+    assert await store.sort(inbox.id, keys, q.All()) == [3, 1, 2, 4]
+    assert await store.sort(inbox.id, [q.SortKey("subject")], q.BodyContains("aa")) == [3, 1]
+
+
+# ---------------------------------------------------------------------------- blobs
+
+
+async def test_blob_reader_reads_ranges(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    body = "".join(f"{i:07d} line of a rather large message\r\n" for i in range(20_000))
+    raw = raw_message("large", body)
+    assert len(raw) > 700_000
+    await store.append(inbox.id, [new(raw)])
+    (row,) = await store.fetch(inbox.id, [1], FetchField.BLOB)
+    reader = await store.open_blob(row.blob)
+    try:
+        assert reader.size == len(raw)
+        assert await reader.read(0, 10) == raw[:10]
+        for offset, length in [(0, len(raw)), (5, 100), (262_100, 200), (300_000, 400_000)]:
+            assert await reader.read(offset, length) == raw[offset : offset + length]
+        assert await reader.read(len(raw) - 5, 100) == raw[-5:]
+        assert await reader.read(len(raw), 10) == b""
+        parts = [part async for part in reader.chunks(1000, 500_000, chunk=65536)]
+        assert b"".join(parts) == raw[1000:501_000]
+        assert all(len(p) <= 65536 for p in parts)
+    finally:
+        await reader.close()
+    with pytest.raises(NotFound):
+        await store.open_blob("0" * 64)
+
+
+async def test_empty_and_tiny_messages_round_trip(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    for raw in [b"", b"x", b"Subject: only a header\r\n"]:
+        await store.append(inbox.id, [new(raw)])
+    rows = await store.fetch(inbox.id, [1, 2, 3], FetchField.BLOB | FetchField.SIZE)
+    for row, raw in zip(rows, [b"", b"x", b"Subject: only a header\r\n"], strict=True):
+        assert row.size == len(raw)
+        reader = await store.open_blob(row.blob)
+        try:
+            assert reader.size == len(raw)
+            assert await reader.read(0, 100) == raw
+        finally:
+            await reader.close()
+
+
+# ---------------------------------------------------------------------------- collection
+
+
+async def _blob_exists(store: SqlStore, blob: str) -> bool:
+    try:
+        reader = await store.open_blob(blob)
+    except NotFound:
+        return False
+    await reader.close()
+    return True
+
+
+async def test_garbage_collection_keeps_referenced_blobs(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    archive = await mailbox(store, account, "Archive")
+    raw = raw_message("kept while referenced", "Unique body 1\r\n")
+    await store.append(inbox.id, [new(raw), msg("other")])
+    await store.copy(inbox.id, [1], archive.id)
+    (row,) = await store.fetch(inbox.id, [1], FetchField.BLOB)
+    await store.remove(inbox.id, [1])
+    await store.collect_garbage()
+    assert await _blob_exists(store, row.blob)
+    assert await store.search(archive.id, q.BodyContains("unique body")) == [1]
+    await store.remove(archive.id, [1])
+    assert await store.collect_garbage() == 1
+    assert not await _blob_exists(store, row.blob)
+    assert await store.collect_garbage() == 0
+    # The same message again: a new copy of the blob, searchable again.
+    await store.append(archive.id, [new(raw)])
+    (again,) = await store.fetch(archive.id, [2], FetchField.BLOB)
+    assert again.blob == row.blob
+    assert await _blob_exists(store, row.blob)
+    assert await store.search(archive.id, q.BodyContains("unique body")) == [2]
+
+
+async def test_reappend_before_collection_keeps_the_blob(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    raw = raw_message("back again", "Body that comes back\r\n")
+    await store.append(inbox.id, [new(raw)])
+    (row,) = await store.fetch(inbox.id, [1], FetchField.BLOB)
+    await store.remove(inbox.id, [1])
+    await store.append(inbox.id, [new(raw)])
+    await store.collect_garbage()
+    assert await _blob_exists(store, row.blob)
+    reader = await store.open_blob(row.blob)
+    try:
+        assert await reader.read(0, reader.size) == raw
+    finally:
+        await reader.close()
+    assert await store.search(inbox.id, q.BodyContains("comes back")) == [2]
+
+
+async def test_reappend_during_collection_is_safe(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    for round_ in range(15):
+        raw = raw_message(f"round {round_}", f"Body of round {round_}\r\n")
+        await store.append(inbox.id, [new(raw)])
+        uid = (await store.snapshot(inbox.id)).uids[-1]
+        await store.remove(inbox.id, [uid])
+        await asyncio.gather(store.collect_garbage(), store.append(inbox.id, [new(raw)]))
+        last = (await store.snapshot(inbox.id)).uids[-1]
+        (row,) = await store.fetch(inbox.id, [last], FetchField.BLOB)
+        reader = await store.open_blob(row.blob)
+        try:
+            assert await reader.read(0, reader.size) == raw
+        finally:
+            await reader.close()
+        await store.collect_garbage()
+        assert await _blob_exists(store, row.blob)
+
+
+# ---------------------------------------------------------------------------- hub
+
+
+async def test_changes_are_published_after_commit_in_order(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    appended = await store.append(inbox.id, [msg("a"), msg("b", flags=DELETED)])
+    # Published by the time the write returns, and readable by then.
+    (first,) = listener.drain()
+    assert first == appended.change
+    assert list((await store.snapshot(inbox.id)).uids) == [1, 2]
+    await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN, [])
+    await store.expunge(inbox.id)
+    await store.copy(inbox.id, [1], inbox.id)
+    changes = [c for c in listener.drain() if isinstance(c, ChangeSet)]
+    assert [bool(c.changed) for c in changes] == [True, False, False]
+    assert changes[1].expunged == (2,)
+    assert [s.uid for s in changes[2].appended] == [3]
+    chain = [first, *changes]
+    assert all(a.after == b.before for a, b in itertools.pairwise(chain))
+    assert chain[-1].after == (await mailbox(store, account)).highestmodseq
+    store.hub.unwatch_mailbox(inbox.id, listener)
+    await store.append(inbox.id, [msg("c")])
+    assert not listener.has_pending
+
+
+async def test_concurrent_writes_publish_in_commit_order(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    await asyncio.gather(*(store.append(inbox.id, [msg(str(i))]) for i in range(20)))
+    changes = [c for c in listener.drain() if isinstance(c, ChangeSet)]
+    assert len(changes) == 20
+    assert all(a.after == b.before for a, b in itertools.pairwise(changes))
+
+
+# ---------------------------------------------------------------------------- concurrency
+
+
+async def test_concurrent_appends_get_distinct_uids(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    results = await asyncio.gather(*(store.append(inbox.id, [msg(f"m{i}")]) for i in range(100)))
+    uids = sorted(uid for r in results for uid in r.uids)
+    assert uids == list(range(1, 101))
+    modseqs = sorted(r.change.after for r in results)
+    assert len(set(modseqs)) == 100
+    box = await store.get_mailbox_by_id(inbox.id)
+    assert box is not None
+    assert (box.uidnext, box.highestmodseq) == (101, modseqs[-1])
+    assert (await store.mailbox_status(inbox.id)).messages == 100
+
+
+async def test_concurrent_flag_changes_are_all_kept(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    start = (await store.append(inbox.id, [msg("a"), msg("b")])).mailbox.highestmodseq
+    keywords = [f"k{i:02d}" for i in range(40)]
+    await asyncio.gather(
+        *(store.store_flags(inbox.id, [1, 2], FlagMode.ADD, 0, [k]) for k in keywords)
+    )
+    rows = await store.fetch(inbox.id, [1, 2], FetchField.FLAGS)
+    assert [r.keywords for r in rows] == [tuple(keywords)] * 2
+    box = await store.get_mailbox_by_id(inbox.id)
+    assert box is not None
+    assert box.highestmodseq == start + 40
+
+
+async def test_concurrent_appends_never_overshoot_quota(store: SqlStore) -> None:
+    account = await make_account(store, quota_messages=10)
+    inbox = await mailbox(store, account)
+    results = await asyncio.gather(
+        *(store.append(inbox.id, [msg(f"m{i}")]) for i in range(25)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 10
+    assert all(isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException))
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 10
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+async def test_data_persists_across_reopen(backend: Backend) -> None:
+    store = await backend.open()
+    account, inbox = await setup_inbox(store)
+    await store.set_account_setting(account.id, "k", "v")
+    raw = raw_message("persisted", "Still here after a restart\r\n")
+    appended = await store.append(inbox.id, [new(raw, flags=SEEN, keywords=("$Kept",))])
+    await store.remove(inbox.id, [])  # no-op writes are fine too
+    await backend.close(store)
+    again = await backend.open()
+    account_again = await again.get_account("alice@example.org")
+    assert account_again is not None
+    assert account_again.settings == {"k": "v"}
+    box = await again.get_mailbox_by_id(inbox.id)
+    assert box == appended.mailbox
+    (row,) = await again.fetch(inbox.id, [1], FetchField.FLAGS | FetchField.BLOB)
+    assert (row.flags, row.keywords) == (SEEN, ("$Kept",))
+    reader = await again.open_blob(row.blob)
+    try:
+        assert await reader.read(0, reader.size) == raw
+    finally:
+        await reader.close()
+    assert await again.search(inbox.id, q.BodyContains("after a restart")) == [1]
+
+
+async def test_maildrop_lock_is_exclusive(store: SqlStore) -> None:
+    alice, _ = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org")
+    async with store.maildrop_lock(alice.id) as first:
+        assert first
+        async with store.maildrop_lock(alice.id) as second:
+            assert not second
+        async with store.maildrop_lock(bob.id) as other:
+            assert other
+    async with store.maildrop_lock(alice.id) as again:
+        assert again
