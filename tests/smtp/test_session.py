@@ -603,6 +603,43 @@ def test_too_many_errors_close_the_session() -> None:
     assert session.closed
 
 
+def test_lmtp_does_not_count_refused_recipients_as_errors() -> None:
+    rcpts = "\n".join(
+        f"C: RCPT TO:<u{n}@mx.example>\nE: RCPT <u{n}@mx.example>\nS: 550 5.1.1 no such user"
+        for n in range(4)
+    )
+    session = run(
+        """
+        S: 220 mx.example LMTP mailkeep
+        C: LHLO c
+        """
+        + EHLO
+        + """
+        S: 250 HELP
+        C: MAIL FROM:<a@b.example>
+        E: MAIL <a@b.example>
+        S: 250 2.1.0 sender OK
+        """
+        + rcpts,
+        lmtp(max_errors=2),
+    )
+    assert not session.closed
+    assert session.errors == 0
+
+
+def test_auth_without_any_way_to_tls() -> None:
+    run(
+        """
+        S: 220 mx.example ESMTP mailkeep
+        C: HELO c
+        S: 250 mx.example
+        C: AUTH PLAIN AHVzZXIAcGFzcw==
+        S: 538 5.7.11 passwords need TLS, and this server has no certificate for STARTTLS
+        """,
+        submission(auth_clear=()),
+    )
+
+
 def test_timeout_says_421() -> None:
     session = Session(smtp())
     session.greeting()

@@ -149,12 +149,25 @@ lines = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(body=lines, cuts=st.lists(st.integers(min_value=0, max_value=800), max_size=12))
-def test_data_transparency_round_trips(body: list[bytes], cuts: list[int]) -> None:
-    """RFC 5321 4.5.2: whatever the lines and the chunking, the dot-stuffed data
-    comes out as the original message."""
+@given(
+    body=lines,
+    bare=st.lists(st.booleans(), max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=800), max_size=12),
+)
+def test_data_transparency_round_trips(
+    body: list[bytes], bare: list[bool], cuts: list[int]
+) -> None:
+    """RFC 5321 4.5.2: whatever the lines and the chunking, the dot-stuffed data comes
+    out as the original message; lines sent with a bare LF come out with CRLF (the last
+    one must end in CRLF, or CRLF . CRLF would not end the data)."""
+    endings = [b"\n" if bare[i : i + 1] == [True] else b"\r\n" for i in range(len(body))]
+    if endings:
+        endings[-1] = b"\r\n"
     message = b"".join(line + b"\r\n" for line in body)
-    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in body)
+    stuffed = b"".join(
+        (b"." + line if line.startswith(b".") else line) + ending
+        for line, ending in zip(body, endings, strict=True)
+    )
     stream = b"HELO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nDATA\r\n" + stuffed + b".\r\n"
     bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
     session = Session(Settings(Mode.SMTP, HOST))

@@ -38,14 +38,16 @@ Decisions (the RFCs leave them to the server):
 * At most ``max_recipients`` (100, the minimum RFC 5321 4.5.3.1.8 allows) per
   transaction; further RCPT get 452 4.5.3 and the client sends them in another one.
 * ``max_errors`` (20) failed commands end the session with 421 4.7.0, as does
-  ``max_auth_failures`` (3) failed AUTH; rejected recipients count as errors (directory
-  harvesting), delivery outcomes after DATA do not.
+  ``max_auth_failures`` (3) failed AUTH; rejected recipients count as errors in SMTP and
+  submission (directory harvesting) but not in LMTP (our own MTA, reusing connections);
+  delivery outcomes after DATA never count.
 * LMTP refuses HELO/EHLO and SMTP refuses LHLO with 500 5.5.1; DATA without a valid
   recipient is 503 5.5.1 in LMTP (RFC 2033 4.2) and 554 5.5.1 in SMTP (RFC 5321 3.3).
 * Submission requires AUTH before MAIL (530 5.7.0, RFC 4954 section 6). AUTH is never
   offered on the SMTP (MX) or LMTP listeners. Without TLS, AUTH is advertised only when
   plain-text passwords are allowed there (loopback by default); otherwise AUTH gets
-  530 5.7.0 "Must issue a STARTTLS command first" (RFC 3207 section 4).
+  530 5.7.0 "Must issue a STARTTLS command first" (RFC 3207 section 4), or 538 5.7.11
+  when there is no certificate to start TLS with.
 * STARTTLS is refused during a transaction (503 5.5.1); after it every piece of state is
   forgotten, pipelined clear-text octets are dropped (RFC 3207 section 4.2).
 """
@@ -53,7 +55,6 @@ Decisions (the RFCs leave them to the server):
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -373,7 +374,9 @@ class _Transaction:
     bdat: bool = False
 
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+def _crlf(data: bytes) -> bytes:
+    """Every bare LF becomes CRLF; CRLF and lone CR stay as they are."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 class Session:
@@ -466,13 +469,20 @@ class Session:
         if answer.closes:
             self._close("QUIT" if answer.code == 221 else f"closed: {answer.lines[0]}")
             return out
-        if due is not _Due.MESSAGE and answer.code >= 400:
+        if answer.code >= 400 and self._counts_as_error(due):
             self.errors += 1
         if self.auth_failures >= self.settings.max_auth_failures:
             return out + self.shutdown(reply(421, "4.7.0", "too many failed logins; closing"))
         if self.errors >= self.settings.max_errors:
             return out + self.shutdown(reply(421, "4.7.0", "too many errors; closing"))
         return out
+
+    def _counts_as_error(self, due: _Due) -> bool:
+        """Delivery outcomes never count; refused recipients count except in LMTP, whose
+        client is our own MTA reusing one connection for many deliveries."""
+        if due is _Due.MESSAGE:
+            return False
+        return not (due is _Due.RECIPIENT and self.mode is Mode.LMTP)
 
     def _apply(self, due: _Due, answer: Reply) -> None:
         match due:
@@ -737,6 +747,9 @@ class Session:
         if not offered:
             if not self.tls and self.settings.auth_tls and self.settings.starttls:
                 return self._respond(reply(530, "5.7.0", "Must issue a STARTTLS command first"))
+            if not self.tls and self.settings.auth_tls:
+                text = "passwords need TLS, and this server has no certificate for STARTTLS"
+                return self._respond(reply(538, "5.7.11", text))
             return self._respond(reply(502, "5.5.1", "AUTH is not available"))
         if mechanism not in offered:
             return self._respond(
@@ -775,8 +788,11 @@ class Session:
                     return self._message_complete()
                 del buf[:1]  # transparency: the first of a line's leading dots goes
                 self._line_start = False
-            dotted = buf.find(b"\n.")
-            end = dotted + 1 if dotted >= 0 else buf.rfind(b"\n") + 1
+            # Take whole lines up to the end of data (or the last line end we have) at
+            # once, unstuffing every line inside them in one pass; the line after the
+            # last line end is looked at above when its first octets are there.
+            finish = buf.find(b"\r\n.\r\n")
+            end = finish + 2 if finish >= 0 else buf.rfind(b"\n") + 1
             if end > 0:
                 self._after_crlf = end >= 2 and buf[end - 2 : end] == b"\r\n"
                 self._line_start = True
@@ -787,8 +803,10 @@ class Session:
                 self._line_start = False
             piece = bytes(buf[:end])
             del buf[:end]
+            if b"\n." in piece:
+                piece = piece.replace(b"\n.", b"\n")
             if b"\n" in piece and piece.count(b"\n") != piece.count(b"\r\n"):
-                piece = _BARE_LF.sub(b"\r\n", piece)
+                piece = _crlf(piece)
             self._take(piece)
         return NeedData()
 
@@ -856,7 +874,7 @@ class Session:
         data = b"".join(tx.chunks)
         tx.chunks.clear()
         if tx.bdat and b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
-            data = _BARE_LF.sub(b"\r\n", data)
+            data = _crlf(data)
         self._owed, self._due = due, _Due.MESSAGE
         return MessageReceived(
             tx.mail_from, tuple(tx.recipients), data, tx.params, tx.eight_bit, due
