@@ -152,10 +152,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         chosen = Backend("sqlite", "sqlite:store", tmp_path)
     else:
-        from importlib.util import find_spec
-
-        if find_spec("mailkeep.store.postgres") is None:
-            pytest.skip("PostgreSQL backend not built yet")
         url: str = request.getfixturevalue("postgresql_url")
         await _empty(url)
         chosen = Backend("postgresql", url, tmp_path)

@@ -1,0 +1,646 @@
+"""The PostgreSQL backend: several mailkeep nodes on one database (asyncpg).
+
+It runs the same transactions as SQLite (``sql``, ``search``: generators of ``ops``),
+translating ``?`` placeholders to ``$n``; only what PostgreSQL does differently lives here.
+
+Concurrency. Every write runs in its own READ COMMITTED transaction on a pooled
+connection. Values that are read and then written back are read ``FOR UPDATE``
+(``One.for_update``): the mailbox row (UIDNEXT, HIGHESTMODSEQ), the account row (quota
+usage), the UIDVALIDITY counter and a contents row (its reference count). Writers of one
+mailbox on any node therefore queue on its row: UIDs are never duplicated or reused,
+MODSEQs grow strictly, quota is exact. A transaction that loses a race it cannot win by
+waiting (deadlock, serialisation failure, a unique key taken meanwhile by another node)
+is run again from its start (``ops.Replayable``); the second run sees the winner's rows
+and answers accordingly (``AlreadyExists``, or the existing contents row). Reads run in a
+REPEATABLE READ READ ONLY transaction: one snapshot for the whole generator.
+
+Blobs. Message bodies live in the database, so every node reads every message:
+``blobs`` (hash, size) and ``blob_chunks`` of ``CHUNK`` bytes, read by range with
+``substring`` so a partial FETCH transfers only what it asks for. ``put_blob`` stores a
+blob in its own committed transaction before the transaction that names it (as SQLite
+syncs the file first). ``BlobPresent`` takes ``FOR SHARE`` on the blob row, and
+``DeleteBlob`` takes ``FOR UPDATE`` and then looks again (a new statement sees every
+commit) for a contents row naming the blob: whichever transaction comes second sees the
+other's outcome, so a blob is never deleted while referenced (an append that lost the
+race gets ``BlobMissing`` and writes the blob again).
+
+Search. IMAP SEARCH BODY/TEXT is a case-insensitive *substring* match (RFC 9051 6.4.4)
+and must answer exactly as the SQLite backend does, so words alone (a tsvector and its
+stemming or tokenisation rules) cannot decide it. ``contents_text`` keeps the decoded
+header and body text casefolded (``str.casefold``, the same in every locale and for any
+language: Polish, Slovak, Greek...) and the answer is ``LIKE '%needle%'`` on it, which a
+pg_trgm GIN index serves for needles of three characters or more (shorter ones are
+checked on the mailbox's own rows). The set of whole words of the text is kept as a
+``tsvector`` (built in Python, language-neutral like the ``simple`` configuration, and
+NULL when too large to index) with a GIN index, and prefilters: every word of the needle
+that has a non-word character on both sides *within the needle* is a whole word of any
+text containing the needle, so ``words @@ 'w1' & 'w2'`` may only drop rows the LIKE would
+drop too. The SQLite backend folds case per character rather than with ``casefold``; the
+answers differ only for the few characters whose folding expands (``ß`` matches ``ss``
+here).
+
+Notifications. A trigger on ``mailboxes`` NOTIFYs channel ``mailkeep`` when a mailbox's
+HIGHESTMODSEQ moves or a mailbox is created, renamed or deleted; PostgreSQL delivers it
+at commit. Each node LISTENs on a dedicated connection and publishes what other nodes
+committed as ``MailboxTouched`` (sessions catch up from the log, which is the truth) or
+``MailboxEvent``; a node's connections carry its id in ``mailkeep.node`` so it skips its
+own. After a lost listening connection the node reconnects and touches every mailbox.
+
+Maildrop. The POP3 lock is ``pg_try_advisory_lock`` on a dedicated connection held for
+the session, so it holds across nodes and is released if the node dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import uuid
+from array import array
+from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from mailkeep.errors import NotFound, TemporaryFailure
+from mailkeep.store import migrations
+from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
+from mailkeep.store.ops import (
+    All,
+    BlobPresent,
+    Column,
+    DeleteBlob,
+    Exec,
+    FtsDelete,
+    FtsInsert,
+    Many,
+    One,
+    Op,
+    ReadBlob,
+    Replayable,
+    Tx,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    Connection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+
+CHUNK = 256 * 1024
+"""Bytes per stored blob chunk: a range read transfers at most one chunk more than asked."""
+CHANNEL = "mailkeep"
+_ATTEMPTS = 5
+_MIGRATION_LOCK = 0x6D6B_0001
+_MAILDROP_NAMESPACE = 0x6D61_696C << 32
+_MAX_LEXEME = 2046
+_MAX_WORDS_BYTES = 900_000
+"""A tsvector holds at most 1 MB; texts with more distinct words are left unindexed."""
+_MAX_QUERY_WORDS = 16
+_WORD = re.compile(r"\w+")
+
+# Races another transaction won: running again sees its outcome.
+_RETRY = (
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.UniqueViolationError,
+)
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def fold(text: str) -> str:
+    """Text as stored and searched: casefolded, without NUL (PostgreSQL text has none)."""
+    return text.casefold().replace("\x00", "")
+
+
+def index_words(folded: str) -> list[str] | None:
+    """The distinct whole words of already folded text, or None when too many to index."""
+    words = {w for w in _WORD.findall(folded) if len(w.encode()) <= _MAX_LEXEME}
+    if sum(len(w.encode()) + 8 for w in words) > _MAX_WORDS_BYTES:
+        return None
+    return sorted(words)
+
+
+def needle_words(folded: str) -> list[str]:
+    """Words of a folded needle bounded by non-word characters inside the needle: every
+    text containing the needle contains them as whole words."""
+    found = []
+    for match in _WORD.finditer(folded):
+        if match.start() == 0 or match.end() == len(folded):
+            continue
+        word = match.group()
+        if len(word.encode()) <= _MAX_LEXEME:
+            found.append(word)
+    found = sorted(set(found), key=len, reverse=True)[:_MAX_QUERY_WORDS]
+    return found
+
+
+def _like_pattern(folded: str) -> str:
+    escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class PostgresDialect:
+    name = "postgresql"
+
+    def contains(self, haystack_sql: str) -> str:
+        return f"strpos({haystack_sql}, ?) > 0"
+
+    def fts_match(self, column: str | None) -> str:
+        # One parameter, a text[]: {tsquery of whole words or NULL, LIKE pattern}. It is
+        # unpacked in a one-row subquery that the planner pulls up, so both conditions
+        # reach their GIN indexes (the words one only when it is not NULL: custom plans
+        # fold the test away).
+        text = "(t.headers LIKE p.v[2] OR t.body LIKE p.v[2])" if column is None else None
+        like = text or f"t.{column} LIKE p.v[2]"
+        return (
+            "c.id IN (SELECT t.content_id FROM contents_text t,"
+            " (SELECT CAST(? AS text[]) AS v) p"
+            " WHERE (p.v[1] IS NULL OR t.words IS NULL"
+            " OR t.words @@ CAST(p.v[1] AS tsquery))"
+            f" AND {like})"
+        )
+
+    def fts_param(self, column: str | None, text: str) -> object | None:
+        folded = fold(text)
+        words = needle_words(folded)
+        query = " & ".join(f"'{w}'" for w in words) if words else None
+        return [query, _like_pattern(folded)]
+
+
+# ---------------------------------------------------------------------------- SQL
+
+
+@lru_cache(maxsize=4096)
+def to_postgres(sql: str) -> str:
+    """``?`` placeholders (outside string literals) to ``$1``, ``$2``, ..."""
+    out: list[str] = []
+    number = 0
+    quoted = False
+    for char in sql:
+        if char == "'":
+            quoted = not quoted
+        elif char == "?" and not quoted:
+            number += 1
+            out.append(f"${number}")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "")
+    return value
+
+
+def _params(params: Sequence[Any]) -> list[Any]:
+    return [_clean(p) for p in params]
+
+
+def _rowcount(status: str) -> int:
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _numeric(text: str) -> int | Decimal:
+    """sum() of bigint is numeric; ours are whole numbers, wanted as int."""
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else value
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text"
+    )
+
+
+# ---------------------------------------------------------------------------- blobs
+
+
+class PostgresBlobReader:
+    """Random access to one stored message; each read fetches only the chunks it spans."""
+
+    def __init__(self, pool: asyncpg.Pool, blob: str, size: int, chunk_size: int) -> None:
+        self._pool = pool
+        self._blob = blob
+        self.size = size
+        self._chunk = chunk_size
+
+    async def read(self, offset: int, length: int) -> bytes:
+        offset = max(0, offset)
+        length = max(0, min(length, self.size - offset))
+        if length == 0:
+            return b""
+        first = offset // self._chunk
+        last = (offset + length - 1) // self._chunk
+        start = offset - first * self._chunk
+        end = offset + length - last * self._chunk
+        try:
+            rows = await self._pool.fetch(
+                "SELECT substring(data FROM (CASE WHEN seq = $2 THEN $4::int ELSE 0 END) + 1"
+                " FOR (CASE WHEN seq = $3 THEN $5::int ELSE $6::int END)"
+                " - (CASE WHEN seq = $2 THEN $4::int ELSE 0 END))"
+                " FROM blob_chunks WHERE hash = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                self._blob,
+                first,
+                last,
+                start,
+                end,
+                self._chunk,
+            )
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+        return b"".join(row[0] for row in rows)
+
+    async def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
+        end = min(self.size, offset + length)
+        while offset < end:
+            data = await self.read(offset, min(chunk, end - offset))
+            if not data:
+                return
+            offset += len(data)
+            yield data
+
+    async def close(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+class PostgresEngine:
+    dialect = PostgresDialect()
+
+    def __init__(self, url: str, pool: asyncpg.Pool, node: str) -> None:
+        self.url = url
+        self.node = node
+        self._pool = pool
+        self._publish: Callable[[Sequence[Change]], None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_turn: asyncio.Future[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
+        node = uuid.uuid4().hex[:16]
+        settings = {"application_name": "mailkeep", "mailkeep.node": node}
+        try:
+            connection = await asyncpg.connect(url, server_settings=settings)
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            raise TemporaryFailure(f"cannot open the store {_safe_url(url)}: {exc}") from exc
+        try:
+            await _migrate(connection)
+        finally:
+            await connection.close()
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min(2, max(1, pool_size)),
+            max_size=max(1, pool_size),
+            server_settings=settings,
+            init=_init_connection,
+        )
+        engine = cls(url, pool, node)
+        try:
+            await engine._listen()
+        except BaseException:
+            await pool.close()
+            raise
+        return engine
+
+    # -- running transactions
+
+    async def read(self, tx: Tx[T]) -> T:
+        try:
+            async with (
+                self._pool.acquire() as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                return await self._drive(connection, tx)
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+
+    async def write(self, tx: Tx[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            turn: _Turn | None = None
+            try:
+                async with self._pool.acquire() as connection:
+                    transaction = connection.transaction()
+                    await transaction.start()
+                    try:
+                        result = await self._drive(connection, tx)
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            await transaction.rollback()
+                        raise
+                    turn = self._take_turn()
+                    await transaction.commit()
+            except BaseException as exc:
+                if turn is not None:
+                    turn.pass_on()
+                if isinstance(exc, _RETRY):
+                    if not isinstance(tx, Replayable) or attempt >= _ATTEMPTS:
+                        raise TemporaryFailure(
+                            "the store is busy with concurrent changes; try again"
+                        ) from exc
+                    log.debug("retrying a transaction after %s", type(exc).__name__)
+                    tx = tx.restart()
+                    await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+                    continue
+                if isinstance(exc, asyncpg.exceptions.DiskFullError):
+                    raise TemporaryFailure("the database disk is full; try again later") from exc
+                if isinstance(exc, _UNAVAILABLE):
+                    raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+                raise
+            assert turn is not None
+            await turn.wait()
+            return result
+
+    def _take_turn(self) -> _Turn:
+        """A place in the order in which writes return: taken just before COMMIT, while
+        the transaction holds its row locks, so of two writes to one mailbox the first
+        to commit takes the earlier place."""
+        turn = _Turn(self._last_turn)
+        self._last_turn = turn.released
+        return turn
+
+    async def _drive(self, connection: Connection, tx: Tx[T]) -> T:
+        try:
+            op = next(tx)
+            while True:
+                result = await self._execute(connection, op)
+                op = tx.send(result)
+        except StopIteration as stop:
+            value: T = stop.value
+            return value
+        finally:
+            tx.close()
+
+    async def _execute(self, connection: Connection, op: Op) -> Any:
+        match op:
+            case One(sql, params, for_update):
+                text = to_postgres(sql) + (" FOR UPDATE" if for_update else "")
+                return await connection.fetchrow(text, *_params(params))
+            case All(sql, params):
+                return await connection.fetch(to_postgres(sql), *_params(params))
+            case Exec(sql, params):
+                return _rowcount(await connection.execute(to_postgres(sql), *_params(params)))
+            case Many(sql, params):
+                if params:
+                    await connection.executemany(to_postgres(sql), [_params(p) for p in params])
+                return None
+            case Column(sql, params):
+                rows = await connection.fetch(to_postgres(sql), *_params(params))
+                return array("q", [row[0] for row in rows])
+            case FtsInsert(content_id, headers, body):
+                headers, body = fold(headers), fold(body)
+                await connection.execute(
+                    "INSERT INTO contents_text (content_id, headers, body, words)"
+                    " VALUES ($1, $2, $3, array_to_tsvector($4::text[]))",
+                    content_id,
+                    headers,
+                    body,
+                    index_words(headers + "\n" + body),
+                )
+                return None
+            case FtsDelete(content_id):
+                # Normally gone already: the row goes with its contents row.
+                await connection.execute(
+                    "DELETE FROM contents_text WHERE content_id = $1", content_id
+                )
+                return None
+            case BlobPresent(blob):
+                row = await connection.fetchrow(
+                    "SELECT 1 FROM blobs WHERE hash = $1 FOR SHARE", blob
+                )
+                return row is not None
+            case DeleteBlob(blob):
+                await self._delete_blob(connection, blob)
+                return None
+            case ReadBlob(blob):
+                rows = await connection.fetch(
+                    "SELECT data FROM blob_chunks WHERE hash = $1 ORDER BY seq", blob
+                )
+                if not rows and not await connection.fetchrow(
+                    "SELECT 1 FROM blobs WHERE hash = $1", blob
+                ):
+                    raise NotFound(f"message blob {blob} is missing")
+                return b"".join(row[0] for row in rows)
+        raise TypeError(op)  # pragma: no cover
+
+    @staticmethod
+    async def _delete_blob(connection: Connection, blob: str) -> None:
+        locked = await connection.fetchrow("SELECT 1 FROM blobs WHERE hash = $1 FOR UPDATE", blob)
+        if locked is None:
+            return
+        # A new statement sees every commit, including an append that held the blob
+        # FOR SHARE while we waited: then the blob is referenced again and stays.
+        if await connection.fetchrow("SELECT 1 FROM contents WHERE blob = $1", blob):
+            return
+        await connection.execute("DELETE FROM blobs WHERE hash = $1", blob)
+
+    # -- blobs
+
+    async def put_blob(self, blob: str, data: bytes) -> None:
+        chunks = [
+            (blob, seq, data[offset : offset + CHUNK])
+            for seq, offset in enumerate(range(0, max(len(data), 1), CHUNK))
+        ]
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                inserted = await connection.fetchrow(
+                    "INSERT INTO blobs (hash, size, chunk_size) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (hash) DO NOTHING RETURNING 1",
+                    blob,
+                    len(data),
+                    CHUNK,
+                )
+                if inserted is not None:
+                    await connection.executemany(
+                        "INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)", chunks
+                    )
+        except asyncpg.exceptions.DiskFullError as exc:
+            raise TemporaryFailure("the database disk is full; try again later") from exc
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"cannot store message: {exc}") from exc
+
+    async def open_blob(self, blob: str) -> PostgresBlobReader:
+        try:
+            row = await self._pool.fetchrow(
+                "SELECT size, chunk_size FROM blobs WHERE hash = $1", blob
+            )
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+        if row is None:
+            raise NotFound(f"message blob {blob} is missing")
+        return PostgresBlobReader(self._pool, blob, row[0], row[1])
+
+    async def list_blobs(self) -> list[str]:
+        try:
+            rows = await self._pool.fetch("SELECT hash FROM blobs ORDER BY hash")
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+        return [row[0] for row in rows]
+
+    # -- the POP3 maildrop lock
+
+    @contextlib.asynccontextmanager
+    async def maildrop_lock(self, account_id: int) -> AsyncIterator[bool]:
+        try:
+            connection = await asyncpg.connect(
+                self.url, server_settings={"application_name": "mailkeep-maildrop"}
+            )
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+        try:
+            key = _MAILDROP_NAMESPACE | (account_id & 0xFFFFFFFF)
+            held = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            yield held
+        finally:
+            # Closing the session releases its advisory locks.
+            await connection.close()
+
+    # -- other nodes' commits
+
+    def watch_external(self, publish: Callable[[Sequence[Change]], None]) -> None:
+        self._publish = publish
+
+    async def _listen(self) -> None:
+        connection = await asyncpg.connect(
+            self.url, server_settings={"application_name": "mailkeep-listen"}
+        )
+        await connection.add_listener(CHANNEL, self._on_notify)
+        connection.add_termination_listener(self._on_lost)
+        self._listener = connection
+
+    def _on_notify(self, connection: Connection, pid: int, channel: str, payload: object) -> None:
+        try:
+            note = json.loads(str(payload))
+        except ValueError:  # pragma: no cover - only our trigger notifies
+            log.warning("ignoring a malformed notification %r", payload)
+            return
+        if note.get("n") == self.node or self._publish is None:
+            return
+        change: Change
+        if note["k"] == "touched":
+            change = MailboxTouched(note["a"], note["m"], note["h"])
+        else:
+            change = MailboxEvent(note["a"], note["k"], note["name"], note.get("old"))
+        self._publish([change])
+
+    def _on_lost(self, connection: Connection) -> None:
+        if self._closing or self._reconnect is not None:
+            return
+        log.warning("lost the notification connection to PostgreSQL; reconnecting")
+        self._reconnect = asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        delay = 0.2
+        try:
+            while not self._closing:
+                try:
+                    await self._listen()
+                except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+                    log.warning("cannot listen for other nodes' changes: %s", exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                await self._touch_everything()
+                return
+        finally:
+            self._reconnect = None
+
+    async def _touch_everything(self) -> None:
+        """Whatever was notified while we were deaf: let every session check its log."""
+        rows = await self._pool.fetch("SELECT account_id, id, highestmodseq FROM mailboxes")
+        if self._publish is not None and rows:
+            self._publish([MailboxTouched(r[0], r[1], r[2]) for r in rows])
+
+    # -- lifecycle
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        await self._pool.close()
+
+
+class _Turn:
+    """Writes return, and so their callers publish their changes, in commit order."""
+
+    def __init__(self, previous: asyncio.Future[None] | None) -> None:
+        self.previous = previous
+        self.released: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def _release(self, _: object = None) -> None:
+        if not self.released.done():
+            self.released.set_result(None)
+
+    def pass_on(self) -> None:
+        """We publish nothing: the next write may go as soon as the previous went."""
+        if self.previous is None or self.previous.done():
+            self._release()
+        else:
+            self.previous.add_done_callback(self._release)
+
+    async def wait(self) -> None:
+        """Wait for the previous write to have returned; then let the next one go. The
+        release happens in the caller's task right before it returns and publishes, so
+        the next one resumes only after that."""
+        try:
+            if self.previous is not None and not self.previous.done():
+                await asyncio.shield(self.previous)
+        except BaseException:
+            self.pass_on()
+            raise
+        self._release()
+
+
+async def _migrate(connection: asyncpg.Connection) -> None:
+    """Apply pending migrations once, whichever node starts first (an advisory lock)."""
+    await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+        )
+        current = await connection.fetchval("SELECT max(version) FROM schema_version")
+        for version, name, script in migrations.pending("postgres", current or 0):
+            log.info("applying store migration %s", name)
+            async with connection.transaction():
+                await connection.execute(script)
+                await connection.execute(
+                    "INSERT INTO schema_version (version) VALUES ($1)", version
+                )
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
