@@ -70,10 +70,11 @@ StartServer = Callable[..., Awaitable[Server]]
 
 @pytest.fixture
 async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
-    """``await start_server(**limits)`` starts the four SMTP listeners."""
+    """``await start_server(**limits)`` starts the four SMTP listeners; with
+    ``proxy_protocol=True`` they expect a PROXY header (to pose as a remote client)."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(**limits: int) -> Server:
+        async def start(*, proxy_protocol: bool = False, **limits: int) -> Server:
             ensure_self_signed(tmp_path / "tls/cert.pem", tmp_path / "tls/key.pem", HOST)
             config = Config(
                 hostname=HOST,
@@ -90,6 +91,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
                 listener_specs(app, dict.fromkeys(LISTENERS, ("127.0.0.1", 0))),
                 gate=app.gate,
                 tls_context=lambda: tls.context,
+                proxy_protocol=proxy_protocol,
             )
             bound = await listeners.start()
             stack.push_async_callback(listeners.stop, 2.0)

@@ -458,6 +458,47 @@ async def test_submissions_implicit_tls_with_scram_free_client(server: Server) -
     assert " with ESMTPSA id " in header(raw, "Received")
 
 
+async def test_no_passwords_in_clear_text_from_a_remote_client(start_server: StartServer) -> None:
+    """From a non-loopback address, AUTH is offered only after STARTTLS (the client's
+    address comes from a PROXY protocol header here)."""
+    server = await start_server(proxy_protocol=True)
+    await server.add_user(ALICE)
+    await converse(
+        server.ports["submission"],
+        rf"""
+        R: PROXY TCP4 192.0.2.7 127.0.0.1 40000 587\r\n
+        S: 220 {HOST} ESMTP mailkeep
+        C: EHLO laptop
+        S: 250-{HOST}
+        S: 250-PIPELINING
+        S: 250-SIZE 100000
+        S: 250-8BITMIME
+        S: 250-SMTPUTF8
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-CHUNKING
+        S: 250-STARTTLS
+        S: 250 HELP
+        C: AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U=
+        S: 530 5.7.0 Must issue a STARTTLS command first
+        C: STARTTLS
+        S: 220 2.0.0 Ready to start TLS
+        STARTTLS
+        C: EHLO laptop
+        S: 250-{HOST}
+        S: 250-PIPELINING
+        S: 250-SIZE 100000
+        S: 250-8BITMIME
+        S: 250-SMTPUTF8
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-CHUNKING
+        S: 250-AUTH SCRAM-SHA-256 PLAIN LOGIN
+        S: 250 HELP
+        C: AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U=
+        S: 235 2.7.0 Authentication successful
+        """,
+    )
+
+
 async def test_auth_login_with_challenges_and_too_many_failures(server: Server) -> None:
     await server.add_user(ALICE)
     await converse(
