@@ -4,6 +4,7 @@ view of other sessions, \\Seen and download times, UIDL stability."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import cast
 
@@ -339,3 +340,27 @@ async def test_whole_message_top_counts_as_download(store: SqlStore, account: Ac
     assert await downloaded_and_flags(store, account) == [(True, 0), (False, 0)]
     await driver.command("QUIT")
     assert await inbox_uids(store, account) == uids
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
+async def test_unsent_body_releases_its_blob(store: SqlStore, account: Account) -> None:
+    """A body dropped before its first chunk (the connection failed while the status
+    line was written) still closes the blob it opened."""
+    await deliver(store, account, message("a", b"x\r\n" * 10))
+    session = new_session(store)
+    driver = Driver(session)
+    await driver.login()
+    before = open_files()
+    for command in (b"RETR 1\r\n", b"TOP 1 5\r\n"):
+        session.receive_data(command)
+        actions = await session.next_actions()
+        assert actions is not None
+        (stream,) = actions
+        assert isinstance(stream, Stream)
+        assert open_files() == before + 1
+        await stream.body.aclose()
+        assert open_files() == before

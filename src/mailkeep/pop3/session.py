@@ -9,16 +9,16 @@ reads and performs the actions::
         for action in actions:
             match action:
                 case Send(data): write(data)
-                case Stream(head, body): write(head); async for piece in body: write(piece)
+                case Stream(head, body): write(head); write each piece of body; aclose it
                 case StartTls(): upgrade; session.tls_started()
                 case Close(): close the connection
     ...
     await session.close()                           # always: releases the maildrop
 
-``Stream`` carries a message body as an async generator of dot-stuffed chunks, so a
-message is sent from its blob piece by piece; what RETR implies (the first-download
-time for retention, ``\\Seen`` when configured) is recorded after its last chunk, so a
-download that was cut off counts as no download.
+``Stream`` carries a message body as a ``Body``: dot-stuffed chunks read from the
+blob piece by piece, so a large message is never held whole. What a download implies
+(the first-download time for retention, ``\\Seen`` when configured) is recorded after
+the last chunk, so a download that was cut off counts as none.
 
 The maildrop is INBOX. At login the session takes the account's POP3 lock and a
 snapshot (UIDs and sizes, from the index: no blob is read), numbers the messages 1..n
@@ -38,11 +38,14 @@ Decisions where the RFCs leave room:
   does not offer USER, PLAIN or LOGIN.
 * UIDL is ``%08X%08X`` of UID and UIDVALIDITY (Dovecot's default ``%08Xu%08Xv``):
   stable across sessions, restarts, flag changes and ``mailkeep store copy``, never
-  reused, and the same as Dovecot's after a migration that keeps UIDs.
+  reused, and the same as Dovecot's after a migration that keeps UIDs and UIDVALIDITY.
 * RFC 6856: a message whose header holds UTF-8 (RFC 6532) is refused to RETR/TOP with
   ``-ERR [UTF8]`` unless the client sent UTF8 before logging in (we make no downgraded
   surrogates); LIST/STAT sizes stay the exact stored octets. Raw 8-bit header octets
   that are not UTF-8 (legacy mail) are sent as they are.
+* A TOP that sends the whole message (fetchmail's ``keep`` mode uses ``TOP n
+  99999999``) starts the ``days:N`` clock like RETR, but sets no ``\\Seen`` and is no
+  RETR for ``delete-after-retr``.
 * LANG offers English only. AUTH without a mechanism lists the mechanisms (the form
   of the pre-RFC 5034 drafts that some clients still send).
 * EXPIRE before login is ``0 USER``: any account may be set to delete-after-retr, and
@@ -119,13 +122,44 @@ class Send:
     data: bytes
 
 
+class Body:
+    """A message body on its way out: dot-stuffed chunks, the terminator last. The blob
+    it reads is released when the chunks run out or on ``aclose``, which the consumer
+    must call if it stops early, even before the first chunk."""
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], reader: BlobReader | None) -> None:
+        self._chunks = chunks
+        self._reader = reader
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._chunks.aclose()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """Send ``head``, then every chunk of ``body`` (already dot-stuffed, ending with
-    the terminator). Close ``body`` if the connection fails midway."""
+    """Send ``head``, then every chunk of ``body``; ``aclose`` it if the connection
+    fails midway."""
 
     head: bytes
-    body: AsyncGenerator[bytes, None]
+    body: Body
 
 
 @dataclass(frozen=True, slots=True)
@@ -666,15 +700,13 @@ class Session:
             return [Send(_gone(msg))]
         if reader.size != row.size:
             log.warning("blob %s has %d octets, the index %d", row.blob, reader.size, row.size)
-        return [Stream(ok(f"{reader.size} octets"), self._retr_body(reader, index))]
+        body = Body(self._retr_chunks(reader, index), reader)
+        return [Stream(ok(f"{reader.size} octets"), body)]
 
-    async def _retr_body(self, reader: BlobReader, index: int) -> AsyncGenerator[bytes, None]:
+    async def _retr_chunks(self, reader: BlobReader, index: int) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()
-        try:
-            async for chunk in reader.chunks(0, reader.size, BLOB_CHUNK):
-                yield stuffer.feed(chunk)
-        finally:
-            await reader.close()
+        async for chunk in reader.chunks(0, reader.size, BLOB_CHUNK):
+            yield stuffer.feed(chunk)
         yield stuffer.finish()
         await self._retrieved(index, retr=True)
 
@@ -714,10 +746,10 @@ class Session:
             reader = await self._open_blob(row.blob)
             if reader is None:
                 return [Send(_gone(msg))]
-        body = self._top_body(row.header, row.size, reader, lines, index)
+        body = Body(self._top_chunks(row.header, row.size, reader, lines, index), reader)
         return [Stream(ok("Top of message follows"), body)]
 
-    async def _top_body(
+    async def _top_chunks(
         self, header: bytes, size: int, reader: BlobReader | None, lines: int, index: int
     ) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()
@@ -726,15 +758,12 @@ class Session:
         sent = 0
         if reader is not None:
             limiter = LineLimiter(lines)
-            try:
-                async for chunk in reader.chunks(len(header), body_size, TOP_CHUNK):
-                    piece = limiter.feed(chunk)
-                    sent += len(piece)
-                    yield stuffer.feed(piece)
-                    if limiter.done:
-                        break
-            finally:
-                await reader.close()
+            async for chunk in reader.chunks(len(header), body_size, TOP_CHUNK):
+                piece = limiter.feed(chunk)
+                sent += len(piece)
+                yield stuffer.feed(piece)
+                if limiter.done:
+                    break
         yield stuffer.finish()
         if sent >= body_size:
             await self._retrieved(index, retr=False)
