@@ -310,15 +310,13 @@ class Session:
                     f"{self.services.hostname} mailkeep ready", self.capability_list()
                 )
             )
-            while self.state is not State.LOGOUT:
-                try:
+            try:
+                while self.state is not State.LOGOUT:
                     event = await self.next_event()
-                except _TimedOut:
-                    await self.send(responses.bye(self._timeout_text()))
-                    break
-                if isinstance(event, _Woken):  # pragma: no cover - not asked for
-                    continue
-                await self.handle_event(event)
+                    if not isinstance(event, _Woken):
+                        await self.handle_event(event)
+            except _TimedOut:
+                await self.send(responses.bye(self._timeout_text()))
             await self.flush()
         except ConnectionClosed:
             pass

@@ -1,6 +1,32 @@
 """IMAP command handlers, one module per command family; importing this package fills
 ``base.COMMANDS``. An extension adds its module to the list below."""
 
-from mailkeep.imap.handlers import append, auth, fetch, list, mailboxes, misc, select, status
+from mailkeep.imap.handlers import (
+    append,
+    auth,
+    copymove,
+    fetch,
+    idle,
+    list,
+    mailboxes,
+    misc,
+    search,
+    select,
+    status,
+    store,
+)
 
-__all__ = ["append", "auth", "fetch", "list", "mailboxes", "misc", "select", "status"]
+__all__ = [
+    "append",
+    "auth",
+    "copymove",
+    "fetch",
+    "idle",
+    "list",
+    "mailboxes",
+    "misc",
+    "search",
+    "select",
+    "status",
+    "store",
+]

@@ -1,0 +1,94 @@
+"""STORE, UID STORE (RFC 9051 6.4.6), EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, RFC 4315).
+
+STORE reports the flags of every message of the set afterwards (unless ``.SILENT``), as
+they are in the store, and marks them reported so the session does not announce its own
+change twice. A message expunged by another session and not yet reported is skipped;
+STORE by sequence number then answers ``NO [EXPUNGEISSUED]`` (RFC 2180 4.2.1, as Dovecot
+does), ``.SILENT`` and UID STORE just go on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailkeep.imap import commands as c
+from mailkeep.imap import responses
+from mailkeep.imap.handlers.base import SELECTED, Result, handles, no
+from mailkeep.imap.handlers.common import client_flags, message_spans, selected_mailbox
+from mailkeep.store.api import FetchField, FlagMode
+
+if TYPE_CHECKING:
+    from mailkeep.imap.session import Session
+
+BATCH = 1000
+MODES = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}
+
+
+@handles(c.Store, SELECTED, expunge_ok=False)
+async def store(session: Session, tag: str, command: c.Store) -> Result:
+    selected = selected_mailbox(session)
+    if selected.readonly:
+        raise no("the mailbox is read-only (EXAMINE): flags cannot be changed")
+    spans = message_spans(session, command.sequence, command.uid)
+    flags, keywords = client_flags(command.flags)
+    uids = selected.span_uids(spans)
+    what = "UID STORE" if command.uid else "STORE"
+    if not uids:
+        return Result("OK", f"{what} completed")
+    result = await session.store.store_flags(
+        selected.id,
+        uids,
+        MODES[command.action],
+        flags,
+        keywords,
+        unchanged_since=command.unchangedsince,
+    )
+    await session.absorb()
+    for state in result.change.changed:
+        selected.reported(state.uid, state.modseq)
+    gone = any(selected.is_expunged(uid) for uid in uids)
+    if not command.silent:
+        for first, batch in selected.batches(spans, BATCH):
+            rows = await session.store.fetch(selected.id, batch, FetchField.FLAGS)
+            position = 0
+            for row in rows:
+                while batch[position] != row.uid:
+                    position += 1
+                out = responses.FetchResponse(first + position + 1)
+                out.add("FLAGS", session.flag_list(row.flags, row.keywords, row.uid))
+                if command.uid:
+                    out.add_number("UID", row.uid)
+                if session.condstore:
+                    out.add("MODSEQ", responses.modseq_value(row.modseq))
+                await session.send(out.to_bytes())
+                selected.reported(row.uid, row.modseq)
+            gone = gone or len(rows) < len(batch)
+    if result.failed_unchangedsince:
+        failed = result.failed_unchangedsince
+        numbers = failed if command.uid else selected.uids_to_seqs(failed)
+        return Result(
+            "OK",
+            "conditional STORE failed for some messages",
+            responses.modified(sorted(numbers)),
+        )
+    if gone and not command.silent and not command.uid:
+        return Result(
+            "NO", "some of the requested messages no longer exist", responses.EXPUNGEISSUED
+        )
+    return Result("OK", f"{what} completed")
+
+
+@handles(c.Expunge, SELECTED)
+async def expunge(session: Session, tag: str, command: c.Expunge) -> Result:
+    """Remove the \\Deleted messages (all, or those of the UID set); the EXPUNGE responses
+    are the session's announcement that follows."""
+    selected = selected_mailbox(session)
+    if selected.readonly:
+        raise no("the mailbox is read-only (EXAMINE): nothing can be expunged")
+    if command.uids is None:
+        await session.store.expunge(selected.id)
+        return Result("OK", "EXPUNGE completed")
+    uids = selected.span_uids(message_spans(session, command.uids, True))
+    if uids:
+        await session.store.expunge(selected.id, uids)
+    return Result("OK", "UID EXPUNGE completed")
