@@ -197,6 +197,26 @@ async def transcript(session: Session, text: str) -> Driver:
     return driver
 
 
+async def dialogue(driver: Driver, text: str) -> None:
+    """``transcript`` for a session already under way (no greeting)."""
+    expected: list[str] = []
+    output = b""
+    for raw in text.strip("\n").splitlines():
+        line = raw.lstrip()
+        if not line:
+            continue
+        who, _, rest = line.partition(":")
+        assert who in {"C", "S"}, f"transcript line {raw!r} must start with C: or S:"
+        rest = rest[1:] if rest.startswith(" ") else rest
+        if who == "S":
+            expected.append(rest)
+            continue
+        compare(output, expected)
+        expected = []
+        output = await driver.command(rest)
+    compare(output, expected)
+
+
 def compare(output: bytes, expected: list[str]) -> None:
     assert output.endswith(b"\r\n") or not output, output
     lines = output.decode("utf-8", "replace").split("\r\n")[:-1] if output else []
