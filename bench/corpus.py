@@ -90,15 +90,17 @@ class Person:
     address: str
 
     def header(self) -> str:
-        return f"{encode_word(self.name)} <{self.address}>"
+        return f"{encode_word(self.name, phrase=True)} <{self.address}>"
 
 
-def encode_word(text: str) -> str:
+def encode_word(text: str, phrase: bool = False) -> str:
     """RFC 2047 section 2: non-ASCII text as one or more B encoded-words (each at most 75
     characters, split between characters so no encoded-word holds half a UTF-8 sequence);
-    ASCII text unchanged (quoted when it has specials)."""
+    ASCII text unchanged, quoted if it is a ``phrase`` (display name) with specials."""
     if text.isascii():
-        return f'"{text}"' if any(c in text for c in ',.;:<>@"()[]') else text
+        if phrase and any(c in text for c in ',.;:<>@"()[]'):
+            return f'"{text}"'
+        return text
     words: list[str] = []
     chunk = ""
     for char in text:

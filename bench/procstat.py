@@ -1,9 +1,11 @@
 """Resource use of a server's process tree, read from /proc (Linux, proc(5)).
 
 CPU seconds: over the root process and all its live descendants, the sum of
-- the process's own CPU time: ``/proc/PID/schedstat`` field 1 (nanoseconds on CPU, exact), or
-  ``utime + stime`` of ``/proc/PID/stat`` (clock ticks) where schedstat is missing, and
+- ``utime + stime`` (``/proc/PID/stat`` fields 14, 15): the process's own CPU time, all its
+  threads included (``/proc/PID/schedstat`` would be exact but counts the main thread only,
+  missing a server's worker threads), and
 - ``cutime + cstime`` (fields 16, 17): CPU time of its children that exited and were reaped.
+Clock ticks are 10 ms, so workloads are sized to take well over that.
 
 A Dovecot imap/pop3/lmtp process that ends after its connection is reaped by the master, so
 its time moves into the master's ``cutime/cstime``; summing both kinds over the live tree
@@ -58,13 +60,8 @@ def _process_cpu(pid: int) -> float:
     if fields is None:
         return 0.0
     # After the ')': state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14 (0-based).
-    reaped = (int(fields[13]) + int(fields[14])) / _TICK
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            own = int(f.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        own = (int(fields[11]) + int(fields[12])) / _TICK
-    return own + reaped
+    # utime/stime cover every thread of the process, live or exited.
+    return sum(int(f) for f in fields[11:15]) / _TICK
 
 
 def cpu_seconds(root: int) -> float:

@@ -8,6 +8,7 @@ from the same state.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,6 +55,8 @@ class Server(Protocol):
 
     def version(self) -> str: ...
 
+    def alive(self) -> bool: ...
+
     def reset(self) -> None:
         """Stop (if running) and start again with no mail."""
 
@@ -77,14 +80,6 @@ def wait_for_port(host: str, port: int, timeout: float, alive: Any = None) -> No
     raise ServerError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
-def free_port() -> int:
-    """A port the kernel just handed out (a small race with other binders; loopback only)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Dovecot:
     """The reference instance from ``shared/peers/dovecot`` (Debian's Dovecot 2.3)."""
@@ -106,6 +101,15 @@ class Dovecot:
         if not self._pid:
             raise ServerError("dovecot is not running")
         return self._pid
+
+    def alive(self) -> bool:
+        if not self._pid:
+            return False
+        try:
+            os.kill(self._pid, 0)
+        except OSError:
+            return False
+        return True
 
     def version(self) -> str:
         out = subprocess.run(["dovecot", "--version"], capture_output=True, text=True, check=False)
@@ -176,6 +180,8 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LISTENER_RE = re.compile(r"^\s+(imap|pop3|lmtp)\s+[\d.]+:(\d+)\s*$", re.MULTILINE)
+
 # Raised so that 10,000 IDLE connections and 20 mixed clients from 127.0.0.1 are accepted
 # (the defaults protect a real server against one abusive address).
 MAILKEEP_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -213,6 +219,9 @@ class Mailkeep:
             raise ServerError("mailkeep is not running")
         return self._proc.pid
 
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def version(self) -> str:
         out = subprocess.run(
             ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
@@ -235,8 +244,7 @@ class Mailkeep:
         if self.data.exists():
             shutil.rmtree(self.data)
         self.base.mkdir(parents=True, exist_ok=True)
-        init_args = ["init"] + (["--store", self.store] if self.store else [])
-        self._cli(*init_args)
+        self._cli("init")
         config_path = self.data / "mailkeep.toml"
         config: dict[str, Any] = {}
         if config_path.exists():
@@ -245,25 +253,25 @@ class Mailkeep:
             config.setdefault(table, {}).update(values)
         config_path.write_text(dump_toml(config))
         self._cli("user", "add", "bench@example.com", "--password-stdin", stdin=b"benchpass\n")
-        ports = {name: free_port() for name in ("imap", "pop3", "lmtp")}
+        # Port 0 everywhere: mailkeep binds what the kernel gives and prints the listeners,
+        # which are read back from its output (no race for "free" ports).
         args = [
             *self.command,
             "--data",
             str(self.data),
             "serve",
-            "--imap",
-            f"127.0.0.1:{ports['imap']}",
-            "--pop3",
-            f"127.0.0.1:{ports['pop3']}",
-            "--lmtp",
-            f"127.0.0.1:{ports['lmtp']}",
+            *("--imap", "127.0.0.1:0", "--pop3", "127.0.0.1:0", "--lmtp", "127.0.0.1:0"),
             *("--smtp", "off", "--imaps", "off", "--pop3s", "off"),
             *("--submission", "off", "--http", "off"),
+            *(("--store", self.store) if self.store else ()),
         ]
-        self._log = open(self.base / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
+        log_path = self.base / "serve.log"
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        offset = self._log.tell()
         self._proc = subprocess.Popen(
             args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        ports = self._listeners(log_path, offset)
         self._endpoints = Endpoints(
             "127.0.0.1",
             ports["imap"],
@@ -273,13 +281,24 @@ class Mailkeep:
             "benchpass",
             "bench@example.com",
         )
-        proc = self._proc
-        try:
-            for port in ports.values():
-                wait_for_port("127.0.0.1", port, self.start_timeout, lambda: proc.poll() is None)
-        except ServerError as e:
-            self.stop()
-            raise ServerError(f"{e}; see {self.base / 'serve.log'}") from e
+
+    def _listeners(self, log_path: Path, offset: int) -> dict[str, int]:
+        """The ports from ``serve``'s listener lines (``  imap  127.0.0.1:PORT``)."""
+        deadline = time.monotonic() + self.start_timeout
+        assert self._proc is not None
+        while time.monotonic() < deadline:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            ports = {m[0]: int(m[1]) for m in _LISTENER_RE.findall(text)}
+            if {"imap", "pop3", "lmtp"} <= ports.keys():
+                return ports
+            if self._proc.poll() is not None:
+                self.stop()
+                raise ServerError(f"mailkeep serve exited: {text.strip()[-500:]}")
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"mailkeep serve printed no listeners in {self.start_timeout:.0f} s")
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -46,8 +46,7 @@ class Fetch(Workload):
         self.name = name
         self.command = command
         self.description = command.decode()
-        if unit == "MB/s":
-            self.unit = "MB/s"
+        self.unit = "MB/s" if unit == "MB/s" else "msg/s"
         self.max_size = max_size
 
     async def run(self, ctx: Context, meter: Meter) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.measure import Meter, percentile
-from bench.proto.imap import ImapClient, parse_exists
+from bench.procstat import Memory
+from bench.proto.imap import ImapClient, ImapError, parse_exists
 from bench.workloads.base import Context, Workload
 
 SETUP_CONCURRENCY = 64
@@ -34,20 +36,40 @@ class Idle(Workload):
         return None
 
     async def run(self, ctx: Context, meter: Meter) -> None:
-        k = self.connections
-        deliveries = ctx.options.idle_deliveries
         before = await meter.sample_memory()
         gate = asyncio.Semaphore(SETUP_CONCURRENCY)
 
         async def open_idle() -> ImapClient:
             async with gate:
                 client = await ctx.imap()
-                client.send(b"IDLE")
+                opened.append(client)
+                tag = client.send(b"IDLE")
                 await client.writer.drain()
-                while not (await client.read_response())[0].startswith(b"+"):
-                    pass
-                return client
+                while True:
+                    line, _ = await client.read_response()
+                    if line.startswith(b"+"):
+                        return client
+                    if line.startswith(tag + b" "):
+                        raise ImapError(f"IDLE refused: {line!r}")
 
+        opened: list[ImapClient] = []
+        try:
+            await self._measure(ctx, meter, open_idle, opened, before)
+        finally:
+            for client in opened:
+                client.close()
+        await _remove_extra(ctx)
+
+    async def _measure(
+        self,
+        ctx: Context,
+        meter: Meter,
+        open_idle: Callable[[], Awaitable[ImapClient]],
+        opened: list[ImapClient],
+        before: Memory,
+    ) -> None:
+        k = self.connections
+        deliveries = ctx.options.idle_deliveries
         t0 = time.perf_counter()
         clients = list(await asyncio.gather(*(open_idle() for _ in range(k))))
         setup = time.perf_counter() - t0
@@ -89,9 +111,6 @@ class Idle(Workload):
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
-        for client in clients:
-            client.close()
-        await _remove_extra(ctx)
         sample.metrics = {
             "ms": percentile(latencies, 99),
             "p50_ms": percentile(latencies, 50),
