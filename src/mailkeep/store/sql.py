@@ -596,7 +596,7 @@ def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
         return
     yield Many(
         "UPDATE contents SET refs = refs - ? WHERE id = ?",
-        [(n, cid) for cid, n in counts.items()],
+        [(n, cid) for cid, n in sorted(counts.items())],  # id order: no deadlocks
     )
     yield Many(
         "INSERT INTO garbage (content_id, blob, since) SELECT id, blob, ? FROM contents"
@@ -848,8 +848,12 @@ def _remove_messages(
 def copy_tx(
     source_id: int, uids: Sequence[int], target_id: int, move: bool, now: int
 ) -> Tx[CopyResult]:
-    source = yield from _require_mailbox(source_id, lock=True)
-    target = yield from _require_mailbox(target_id, lock=True)
+    # Both rows locked in id order, so that moves in opposite directions queue instead
+    # of deadlocking (concurrent writers: PostgreSQL).
+    low, high = sorted((source_id, target_id))
+    locked_low = yield from _require_mailbox(low, lock=True)
+    locked_high = locked_low if high == low else (yield from _require_mailbox(high, lock=True))
+    source, target = (locked_low, locked_high) if source_id == low else (locked_high, locked_low)
     if source_id == target_id and move:
         raise InvalidName("cannot move messages into the mailbox they are in")
     condition, params, keep = _uid_condition(uids)
@@ -901,7 +905,8 @@ def copy_tx(
         for r in rows:
             counts[r[6]] = counts.get(r[6], 0) + 1
         yield Many(
-            "UPDATE contents SET refs = refs + ? WHERE id = ?", [(n, c) for c, n in counts.items()]
+            "UPDATE contents SET refs = refs + ? WHERE id = ?",
+            [(n, c) for c, n in sorted(counts.items())],
         )
         yield from _add_usage(target.account_id, total, len(rows))
     updated_target = Mailbox(
