@@ -165,3 +165,15 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 async def store(backend: Backend) -> SqlStore:
     return await backend.open()
+
+
+@pytest.fixture
+async def postgresql(postgresql_url: str, tmp_path: Path) -> AsyncIterator[Backend]:
+    """PostgreSQL only: for what needs several nodes on one database."""
+    await _empty(postgresql_url)
+    chosen = Backend("postgresql", postgresql_url, tmp_path)
+    try:
+        yield chosen
+    finally:
+        for store in list(chosen.opened):
+            await chosen.close(store)
