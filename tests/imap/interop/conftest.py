@@ -85,7 +85,13 @@ def need(program: str) -> str:
     return path
 
 
-async def run(*argv: str, stdin: bytes = b"", timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, bytes, bytes]:
+async def run(
+    *argv: str,
+    stdin: bytes = b"",
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[int, bytes, bytes]:
     """Run a client program without blocking the server's event loop."""
     process = await asyncio.create_subprocess_exec(
         *argv,
