@@ -88,7 +88,7 @@ def need(program: str) -> str:
 async def run(
     *argv: str,
     stdin: bytes = b"",
-    timeout: float = 60,
+    limit: float = 60,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> tuple[int, bytes, bytes]:
@@ -102,7 +102,7 @@ async def run(
         cwd=cwd,
     )
     try:
-        out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
+        out, err = await asyncio.wait_for(process.communicate(stdin), limit)
     except TimeoutError:
         process.kill()
         await process.wait()

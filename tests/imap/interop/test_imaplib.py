@@ -31,18 +31,18 @@ async def test_imaplib_session(server: Server) -> None:
             status, listing = imap.list()
             assert status == "OK"
             assert b'(\\HasNoChildren \\Sent) "/" Sent' in listing
-            status, data = imap.select("INBOX")
-            assert (status, data) == ("OK", [b"1"])
-            status, data = imap.fetch("1", "(RFC822)")
+            assert imap.select("INBOX") == ("OK", [b"1"])
+            status, fetched = imap.fetch("1", "(RFC822)")
             assert status == "OK"
-            assert data[0][1] == MESSAGE  # type: ignore[index]
+            assert isinstance(fetched[0], tuple)
+            assert fetched[0][1] == MESSAGE
             assert imap.search(None, "SEEN") == ("OK", [b"1"])
-            status, data = imap.store("1", "+FLAGS", "(\\Flagged)")
-            assert status == "OK"
+            assert imap.store("1", "+FLAGS", "(\\Flagged)")[0] == "OK"
             assert imap.uid("SEARCH", "FLAGGED")[1] == [b"1"]
-            status, data = imap.append("Sent", "(\\Seen)", None, MESSAGE)
+            status, appended = imap.append("Sent", "(\\Seen)", None, MESSAGE)
             assert status == "OK"
-            assert b"APPENDUID" in data[0]
+            assert appended[0] is not None
+            assert b"APPENDUID" in appended[0]
             imap.close()
             imap.logout()
 

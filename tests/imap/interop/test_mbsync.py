@@ -58,7 +58,7 @@ async def mbsync(server: Server, tmp_path: Path) -> None:
     maildir.mkdir(exist_ok=True)
     rc = tmp_path / "mbsyncrc"
     rc.write_text(config(server, maildir))
-    code, out, err = await run(need("mbsync"), "-c", str(rc), "-a", timeout=120)
+    code, out, err = await run(need("mbsync"), "-c", str(rc), "-a", limit=120)
     assert code == 0, (out + err).decode(errors="replace")
 
 
@@ -114,10 +114,10 @@ async def test_two_way_sync(server: Server, tmp_path: Path) -> None:
     await server.deliver(message("third"))
 
     await mbsync(server, tmp_path)
-    flags = await server_flags(server, "INBOX")
-    assert sorted(flags) == [2, 3]
-    assert flags[2] & SystemFlag.FLAGGED
-    assert flags[2] & SystemFlag.SEEN
+    after = await server_flags(server, "INBOX")
+    assert sorted(after) == [2, 3]
+    assert after[2] & SystemFlag.FLAGGED
+    assert after[2] & SystemFlag.SEEN
     assert len(await server.uids("Local")) == 1
     assert len(local(tmp_path, "INBOX")) == 2
 

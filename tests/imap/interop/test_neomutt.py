@@ -26,7 +26,7 @@ def message(subject: str) -> bytes:
     ).encode()
 
 
-async def neomutt(server: Server, tmp_path: Path, keys: str, timeout: float = 60) -> bytes:
+async def neomutt(server: Server, tmp_path: Path, keys: str, limit: float = 60) -> bytes:
     """Run neomutt on INBOX, push ``keys``; return what it drew on the terminal."""
     rc = tmp_path / "neomuttrc"
     rc.write_text(
@@ -80,7 +80,7 @@ set timeout = 1
 
     loop.add_reader(master, readable)
     try:
-        await asyncio.wait_for(process.wait(), timeout)
+        await asyncio.wait_for(process.wait(), limit)
     except TimeoutError:
         process.kill()
         await process.wait()

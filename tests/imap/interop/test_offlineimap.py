@@ -50,7 +50,7 @@ sslcacertfile = {server.cert}
 folderfilter = lambda name: name in ["INBOX", "Archive"]
 """
     )
-    code, out, err = await run(need("offlineimap"), "-c", str(rc), "-o", timeout=120)
+    code, out, err = await run(need("offlineimap"), "-c", str(rc), "-o", limit=120)
     assert code == 0, (out + err).decode(errors="replace")
 
 
