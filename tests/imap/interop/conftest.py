@@ -35,6 +35,7 @@ class Server:
     account: Account
     imap: int
     imaps: int
+    pop3: int
     cert: Path
     data: Path
 
@@ -64,13 +65,16 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     tls = app.tls
     assert tls is not None
     listeners = Listeners(
-        listener_specs(app, {"imap": ("127.0.0.1", 0), "imaps": ("127.0.0.1", 0)}),
+        listener_specs(
+            app,
+            {"imap": ("127.0.0.1", 0), "imaps": ("127.0.0.1", 0), "pop3": ("127.0.0.1", 0)},
+        ),
         gate=app.gate,
         tls_context=lambda: tls.context,
     )
     bound = {name: port for name, _, port in await listeners.start()}
     try:
-        yield Server(app, account, bound["imap"], bound["imaps"], cert, data)
+        yield Server(app, account, bound["imap"], bound["imaps"], bound["pop3"], cert, data)
     finally:
         await listeners.stop(grace=2)
         await app.close()
