@@ -136,35 +136,41 @@ async def serve(
         tls_context=None if tls is None else (lambda: tls.context),
         proxy_protocol=app.config.listeners.proxy_protocol,
     )
-    bound = await listeners.start()
-    ready(bound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: whoever reads "ready" may signal at once.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     if tls is not None:
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
-    maintenance = asyncio.create_task(_maintain(app))
+    maintenance: asyncio.Task[None] | None = None
     try:
+        ready(await listeners.start())
+        maintenance = asyncio.create_task(_maintain(app))
         await stop.wait()
         log.info("shutting down")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
-        maintenance.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintenance
+        if maintenance is not None:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
         await listeners.stop()
 
 
 async def _maintain(app: App) -> None:
-    """Background upkeep: collect unreferenced contents, trim the expunge log."""
+    """Background upkeep: collect unreferenced contents, trim the expunge log, expire
+    messages under POP3 retention policies."""
+    from mailkeep.pop3.retention import expire
+
     while True:
         try:
             collected = await app.store.collect_garbage()
             while collected:
                 collected = await app.store.collect_garbage()
             await app.store.trim_expunge_log(app.config.store.expunge_log_days)
+            await expire(app.store, app.config.pop3)
         except Exception:
             log.exception("maintenance failed; will retry")
         await asyncio.sleep(MAINTENANCE_INTERVAL)
