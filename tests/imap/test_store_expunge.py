@@ -171,3 +171,18 @@ async def test_quota_on_copy(alice: Client, store: SqlStore, account: Account) -
     await alice.ok("s SELECT INBOX")
     [refused] = await alice.command("c COPY 1:2 Sent")
     assert refused.startswith(b"c NO [OVERQUOTA] ")
+
+
+async def test_sequence_ranges_with_star(alice: Client, store: SqlStore, account: Account) -> None:
+    await fill(store, account, 3)
+    await alice.ok("s SELECT INBOX")
+    assert await alice.ok("a FETCH 5:* UID") == [b"* 3 FETCH (UID 3)"]
+    assert await alice.ok("b FETCH *:2 UID") == [b"* 2 FETCH (UID 2)", b"* 3 FETCH (UID 3)"]
+    assert await alice.command("c FETCH 2:4 UID") == [
+        b"c BAD message 4 does not exist (the mailbox has 3)"
+    ]
+    await alice.ok("e SELECT Drafts")
+    assert await alice.ok("d FETCH 1:* UID") == []
+    assert await alice.command("f FETCH 1 UID") == [
+        b"f BAD message 1 does not exist (the mailbox has 0)"
+    ]

@@ -54,6 +54,16 @@ class Announcement:
     new_uids: Sequence[int] = ()
 
 
+def _clamp(pair: tuple[int, int], count: int) -> tuple[int, int]:
+    """The other end of a range with ``*``, capped at the message count."""
+    low, high = pair
+    if high == sequence.STAR:
+        return min(low, count), high
+    if low == sequence.STAR:
+        return low, min(high, count)
+    return pair
+
+
 class SelectedMailbox:
     def __init__(
         self,
@@ -125,7 +135,11 @@ class SelectedMailbox:
         the message count raises ``SequenceSetError`` (the command is answered BAD)."""
         if seqset.saved:
             return self._positions(self._saved(saved))
-        ranges = sequence.resolve(seqset, self.count)
+        # ``n:*`` with n beyond the last message means the last message, as a UID range
+        # ``n:*`` includes the last UID (RFC 9051 9, seq-range): clients ask "anything
+        # from n on" this way. Explicit numbers beyond the count stay an error.
+        clamped = sequence.SequenceSet(tuple(_clamp(r, self.count) for r in seqset.ranges))
+        ranges = sequence.resolve(clamped, self.count)
         if ranges and ranges[-1][1] > self.count:
             raise SequenceSetError(
                 f"message {ranges[-1][1]} does not exist (the mailbox has {self.count})"
@@ -184,16 +198,38 @@ class SelectedMailbox:
     def span_count(spans: Spans) -> int:
         return sum(stop - start for start, stop in spans)
 
-    def uids_to_seqs(self, uids: Iterable[int]) -> list[int]:
-        """Sequence numbers of those of ``uids`` (ascending) that are in the view."""
-        out: list[int] = []
-        lo = 0
+    def uids_to_seqs(self, uids: Sequence[int]) -> list[int]:
+        """Sequence numbers of those of ``uids`` (ascending) that are in the view.
+
+        Runs of results that are also consecutive in the view (the common case: ALL,
+        UNDELETED, a range) are matched by comparing slices, not one bisection per
+        message, so a million results cost milliseconds, not a second of event loop.
+        """
+        found = uid_array(uids) if not isinstance(uids, array) else uids
         view = self.uids
-        n = len(view)
-        for uid in uids:
-            lo = bisect.bisect_left(view, uid, lo)
-            if lo < n and view[lo] == uid:
-                out.append(lo + 1)
+        n, total = len(view), len(found)
+        out: list[int] = []
+        i = pos = 0
+        while i < total:
+            pos = bisect.bisect_left(view, found[i], pos)
+            if pos >= n:
+                break
+            if view[pos] != found[i]:
+                i += 1
+                continue
+            run = 1
+            while run < total - i and view[pos : pos + run * 2] == found[i : i + run * 2]:
+                run *= 2
+            # The run is at least ``run`` long; find its exact end by halving.
+            step = run // 2
+            while step:
+                if view[pos : pos + run + step] == found[i : i + run + step]:
+                    run += step
+                step //= 2
+            run = min(run, total - i, n - pos)
+            out.extend(range(pos + 1, pos + run + 1))
+            i += run
+            pos += run
         return out
 
     # ------------------------------------------------------------------ absorbing
