@@ -173,7 +173,15 @@ async def test_searchres(mailbox: Client) -> None:
         C: A289 SEARCH RETURN (SAVE) FROBNICATE
         S: A289 BAD unknown search key FROBNICATE
         C: A290 FETCH $ UID
+        S: * 2 FETCH (UID 2)
+        S: * 4 FETCH (UID 4)
+        S: * 5 FETCH (UID 5)
         S: A290 OK FETCH completed
+        C: B283 SEARCH RETURN (SAVE) CHARSET KOI8-R TEXT {4+}
+        C: XXXX
+        S: B283 NO [BADCHARSET (US-ASCII UTF-8)] charset KOI8-R is not supported
+        C: B284 FETCH $ UID
+        S: B284 OK FETCH completed
         C: A291 UNSELECT
         S: A291 OK UNSELECT completed
         """,

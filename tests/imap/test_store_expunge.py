@@ -125,7 +125,9 @@ async def test_copy_and_move(alice: Client, store: SqlStore, account: Account) -
     await fill(store, account, 4)
     await alice.ok("c CREATE Target")
     target = await store.get_mailbox(account.id, "Target")
+    inbox = await store.get_mailbox(account.id, "INBOX")
     assert target is not None
+    assert inbox is not None
     await alice.ok("s SELECT INBOX")
     await run_transcript(
         alice,
@@ -148,12 +150,16 @@ async def test_copy_and_move(alice: Client, store: SqlStore, account: Account) -
         S: * 1 EXPUNGE
         S: b OK MOVE completed
         C: c MOVE 1 INBOX
-        S~ c NO \\[CANNOT\\] .*
+        S: * OK [COPYUID {{i}} 4 5] moved
+        S: * 1 EXPUNGE
+        S: * 1 EXISTS
+        S: * 1 RECENT
+        S: c OK MOVE completed
         C: d STATUS Target (MESSAGES)
         S: * STATUS Target (MESSAGES 8)
         S: d OK STATUS completed
         """,
-        {"v": target.uidvalidity},
+        {"v": target.uidvalidity, "i": inbox.uidvalidity},
     )
 
 

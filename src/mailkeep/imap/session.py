@@ -347,9 +347,12 @@ class Session:
             case wire.CommandReceived(tag=tag, command=command):
                 await self.execute(tag, command)
             case wire.CommandError(tag=tag, reason=reason, kind=kind, command=name):
-                if name == "SEARCH":
-                    self.saved = uid_array()  # RFC 5182 2.1: a failed SEARCH empties $
                 if kind is ErrorKind.BADCHARSET and tag is not None:
+                    if name == "SEARCH":
+                        # RFC 9051 6.4.4.1 example 5: a SEARCH (SAVE) refused for its
+                        # charset empties $ (the wire layer does not say whether SAVE
+                        # was asked; a BAD leaves $ alone).
+                        self.saved = uid_array()
                     code = responses.badcharset(SEARCH_CHARSETS)
                     await self.send(responses.no(tag, reason, code))
                 else:

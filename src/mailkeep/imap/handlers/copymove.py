@@ -6,6 +6,10 @@ then the EXPUNGE responses (the session's announcement of its own expunge), then
 tagged OK, as RFC 6851 3.3 shows. Messages expunged by another session and not yet
 reported make COPY/MOVE by sequence number fail whole with ``NO [EXPUNGEISSUED]``
 (RFC 2180 4.4.1, as Dovecot does).
+
+MOVE into the selected mailbox itself is allowed (RFC 9051 6.4.8): the store moves only
+between two mailboxes, so it is a COPY followed by the removal of the originals, in two
+transactions. A crash between them would leave duplicates, never lose a message.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ async def _transfer(session: Session, command: c.Copy | c.Move, move: bool) -> R
         raise no("some of the requested messages no longer exist", responses.EXPUNGEISSUED)
     if not uids:
         return Result("OK", f"{what} completed, no messages")
-    result = await session.store.copy(selected.id, uids, target.id, move=move)
+    same = move and target.id == selected.id
+    result = await session.store.copy(selected.id, uids, target.id, move=move and not same)
+    if same and result.source_uids:
+        await session.store.remove(selected.id, result.source_uids)
     if not result.source_uids:
         return Result("OK", f"{what} completed, no messages")
     code = responses.copyuid(result.target.uidvalidity, result.source_uids, result.target_uids)

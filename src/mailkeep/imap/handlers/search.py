@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses, sequence
-from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
+from mailkeep.errors import MailkeepError
+from mailkeep.imap.handlers.base import SELECTED, ImapError, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.selected import SelectedMailbox, uid_array
 from mailkeep.imap.sequence import SequenceSetError
@@ -130,11 +131,18 @@ async def search(session: Session, tag: str, command: c.Search) -> Result:
     returns = command.returns
     saving = returns is not None and "SAVE" in returns.options
     try:
-        return await _search(session, tag, command)
-    except BaseException:
-        if saving:
-            session.saved = uid_array()  # RFC 5182 2.1: a failed SEARCH (SAVE) empties $
+        result = await _search(session, tag, command)
+    except ImapError as exc:
+        if saving and exc.status == "NO":
+            session.saved = uid_array()
         raise
+    except MailkeepError:
+        # RFC 9051 6.4.4.1: a SEARCH with SAVE that fails with NO empties $ (one that
+        # fails with BAD leaves it alone).
+        if saving:
+            session.saved = uid_array()
+        raise
+    return result
 
 
 async def _search(session: Session, tag: str, command: c.Search) -> Result:
