@@ -26,7 +26,7 @@ from bench.corpus import Corpus, CorpusSpec
 from bench.measure import Meter, Sample
 from bench.servers import Server, ServerError
 from bench.workloads import Context, Options, Workload
-from bench.workloads.base import CheckFailed
+from bench.workloads.base import CheckFailed, Unsupported
 from bench.workloads.delivery import load
 
 SCALE_FROM = 200_000
@@ -201,6 +201,8 @@ class Runner:
             if result.skipped is None and warmup:
                 try:
                     await self._once(workload, ctx)
+                except Unsupported as e:
+                    result.skipped = str(e)
                 except Exception as e:
                     self._fail(result, e)
         for rep in range(self.reps):
@@ -212,6 +214,9 @@ class Runner:
                 ctx = contexts[server.name]
                 try:
                     sample = await self._once(workload, ctx)
+                except Unsupported as e:
+                    result.skipped = str(e)
+                    continue
                 except Exception as e:
                     self._fail(result, e)
                     continue
@@ -232,6 +237,8 @@ class Runner:
             # Whatever the workload left behind (extra mailboxes, messages) is unknown now.
             self._loaded[server.name] = None
             raise TimeoutError(f"no result after {self.timeout:.0f} s") from None
+        finally:
+            await ctx.release()
         if workload.kind == "delivery":
             self._loaded[server.name] = ctx.corpus.spec
         return meter.result

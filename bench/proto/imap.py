@@ -237,10 +237,18 @@ class ImapClient:
             await self.command(b"LOGOUT")
         except (ImapError, ConnectionError, asyncio.IncompleteReadError):
             pass
-        self.close()
+        await self.aclose()
 
     def close(self) -> None:
         self.writer.close()
+
+    async def aclose(self) -> None:
+        """Close and wait until the socket is gone (no transport left for the GC to find)."""
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
 
 
 def parse_exists(line: bytes) -> int | None:

@@ -71,4 +71,11 @@ class LmtpClient:
             await self._reply()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        await self.aclose()
+
+    async def aclose(self) -> None:
         self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

@@ -97,4 +97,11 @@ class Pop3Client:
             await self.command(b"QUIT")
         except (Pop3Error, ConnectionError, asyncio.IncompleteReadError):
             pass
+        await self.aclose()
+
+    async def aclose(self) -> None:
         self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

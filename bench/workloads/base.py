@@ -11,6 +11,7 @@ Kinds:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +28,15 @@ Unit = Literal["msg/s", "MB/s", "ms", "ops/s", "MB", "s"]
 
 class CheckFailed(Exception):
     """A server's answer does not match the corpus (wrong count, wrong bytes)."""
+
+
+class Unsupported(Exception):
+    """The server does not announce an extension the workload needs (reported as skipped)."""
+
+
+def require(capabilities: set[str], extension: str) -> None:
+    if extension.upper() not in capabilities:
+        raise Unsupported(f"server does not announce {extension}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class Context:
     options: Options
     messages: list[bytes] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
+    _clients: list[ImapClient | Pop3Client | LmtpClient] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -69,6 +80,7 @@ class Context:
     async def imap(self, select: str | None = "INBOX") -> ImapClient:
         e = self.endpoints
         client = await ImapClient.connect(e.host, e.imap)
+        self._clients.append(client)
         await client.login(e.user, e.password)
         if select is not None:
             await client.select(select)
@@ -77,12 +89,20 @@ class Context:
     async def pop3(self) -> Pop3Client:
         e = self.endpoints
         client = await Pop3Client.connect(e.host, e.pop3)
+        self._clients.append(client)
         await client.login(e.user, e.password)
         return client
 
     async def lmtp(self) -> LmtpClient:
         e = self.endpoints
-        return await LmtpClient.connect(e.host, e.lmtp)
+        client = await LmtpClient.connect(e.host, e.lmtp)
+        self._clients.append(client)
+        return client
+
+    async def release(self) -> None:
+        """Close every connection the workload opened and left open (after a failure)."""
+        clients, self._clients = self._clients, []
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 def expect(what: str, got: int, wanted: int) -> None:

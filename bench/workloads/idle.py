@@ -56,8 +56,7 @@ class Idle(Workload):
         try:
             await self._measure(ctx, meter, open_idle, opened, before)
         finally:
-            for client in opened:
-                client.close()
+            await asyncio.gather(*(c.aclose() for c in opened), return_exceptions=True)
         await _remove_extra(ctx)
 
     async def _measure(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bench.measure import Meter
 from bench.proto.imap import ImapClient, ImapError, Mailbox, quoted
-from bench.workloads.base import Context, Workload, expect
+from bench.workloads.base import Context, Workload, expect, require
 
 COPY_BOX = "BenchCopy"
 EXPUNGE_BOX = "BenchExpunge"
@@ -113,6 +113,7 @@ async def _make_changes(ctx: Context) -> Mailbox:
     writer = await ctx.imap()
     await writer.command(rb"STORE 1:* -FLAGS.SILENT (\Flagged)")
     reader = await ctx.imap(select=None)
+    require(reader.capabilities, "QRESYNC")  # RFC 7162 section 3.2
     await reader.command(b"ENABLE QRESYNC")
     state = await reader.select("INBOX")
     await reader.logout()

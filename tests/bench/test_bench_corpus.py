@@ -7,10 +7,11 @@ import email.policy
 import re
 from email.message import EmailMessage
 
+import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
+from bench.corpus import NEEDLES, Corpus, CorpusSpec, encode_word
 
 from bench import vocab
-from bench.corpus import NEEDLES, Corpus, CorpusSpec, encode_word
 
 SPEC = CorpusSpec(size=600, seed=3, attachment_rate=0.05)
 
@@ -59,7 +60,8 @@ def test_realistic_mix(corpus: Corpus, parsed: list[EmailMessage]) -> None:
         for part in m.walk()
         if part.get_content_disposition() == "attachment"
     ]
-    assert attachments and all(50_000 <= n <= 1_000_000 for n in attachments)
+    assert attachments
+    assert all(50_000 <= n <= 1_000_000 for n in attachments)
     assert sum(1 for m in parsed if m["In-Reply-To"]) > 100  # threads
     assert sum(1 for raw in corpus.messages() if b"=?utf-8?b?" in raw) > 300  # RFC 2047
     assert any(m["Message-ID"] == corpus.message_id(i) for i, m in enumerate(parsed))
@@ -126,5 +128,7 @@ def test_encoded_words_stay_within_rfc2047_limits() -> None:
     encoded = encode_word(text)
     words = encoded.split(" ")
     assert all(len(w) <= 75 and re.fullmatch(r"=\?utf-8\?b\?[A-Za-z0-9+/=]+\?=", w) for w in words)
-    decoded = str(email.message_from_string(f"Subject: {encoded}\n\n", policy=email.policy.default)["Subject"])
+    decoded = str(
+        email.message_from_string(f"Subject: {encoded}\n\n", policy=email.policy.default)["Subject"]
+    )
     assert decoded == text
