@@ -1,9 +1,10 @@
 """``python -m bench`` (``make bench BENCH_ARGS=...``): options, presets, and the run.
 
 Presets (``--sizes`` etc. override them):
-- default: N = 5,000 and 50,000; IDLE K = 500, 2,000; 20-client mix for 20 s; 3 repetitions.
+- default: N = 5,000 and 50,000 (deliveries measured at 5,000); IDLE K = 500, 2,000; 20-client
+  mix for 20 s; 3 repetitions.
 - ``--quick``: N = 500; IDLE K = 200; mix 5 s. A minute-scale smoke run.
-- ``--full``: adds the 1,000,000-message mailbox and IDLE K = 10,000.
+- ``--full``: deliveries also at 50,000, the 1,000,000-message mailbox, IDLE K = 10,000.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ class Preset:
     idle: tuple[int, ...]
     mix_seconds: float = 20.0
     login_iterations: int = 20
+    delivery_max: int = 5_000
 
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset((500,), (200,), mix_seconds=5.0, login_iterations=10),
     "default": Preset((5_000, 50_000), (500, 2_000)),
-    "full": Preset((5_000, 50_000, 1_000_000), (500, 2_000, 10_000)),
+    "full": Preset((5_000, 50_000, 1_000_000), (500, 2_000, 10_000), delivery_max=50_000),
 }
 
 
@@ -61,7 +63,12 @@ def parser() -> argparse.ArgumentParser:
         "--workloads", default="*", help="comma-separated name patterns, e.g. 'fetch-*,search-*'"
     )
     p.add_argument("--idle", type=_ints, help="IDLE connection counts, e.g. 500,2000")
+    p.add_argument("--idle-reps", type=int, default=1, help="IDLE runs per server (default 1)")
     p.add_argument("--mix-seconds", type=float, help="duration of the mixed workload")
+    p.add_argument(
+        "--delivery-max", type=int, help="largest N delivered in measured runs (default 5000)"
+    )
+    p.add_argument("--timeout", type=float, default=1800, help="seconds one workload run may take")
     p.add_argument("--seed", type=int, default=1, help="corpus seed")
     p.add_argument("--plugin", action="append", default=[], help="module adding workloads")
     p.add_argument("--mailkeep-store", help="store URL, e.g. postgresql://... (default SQLite)")
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         mix_seconds=args.mix_seconds or preset.mix_seconds,
         idle_counts=idle,
         login_iterations=preset.login_iterations,
+        delivery_max=args.delivery_max or preset.delivery_max,
+        idle_reps=args.idle_reps,
     )
     patterns = args.workloads.split(",")
     workloads = [
@@ -136,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         else ""
     )
     runner = Runner(
-        servers, workloads, sizes, args.reps, options, seed=args.seed, run_checks=not args.no_checks
+        servers,
+        workloads,
+        sizes,
+        args.reps,
+        options,
+        seed=args.seed,
+        run_checks=not args.no_checks,
+        timeout=args.timeout,
     )
     try:
         run = asyncio.run(runner.run())

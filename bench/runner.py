@@ -8,7 +8,8 @@ Order, per corpus size:
 3. correctness checks, once per server (counts, needles, every message byte for byte);
 4. read workloads: for each, one unmeasured warm-up run per server, then the repetitions,
    servers alternating;
-5. IDLE workloads at the first size only (they measure connections, not mailbox size).
+5. IDLE workloads at the first size only (they measure connections, not mailbox size), without
+   warm-up, ``Options.idle_reps`` runs (each run samples K x deliveries latencies).
 A workload that fails on one server is recorded with its error; the run goes on.
 """
 
@@ -143,8 +144,10 @@ class Runner:
             if self.run_checks and self._loaded.get(server.name) == spec:
                 await self._checks(run, server, corpus)
         for workload in self.workloads:
-            if workload.kind == "read" or (workload.kind == "idle" and first):
+            if workload.kind == "read":
                 await self._workload(run, workload, contexts, warmup=True)
+            elif workload.kind == "idle" and first:
+                await self._workload(run, workload, contexts, warmup=False)
 
     async def _load(self, run: Run, server: Server, corpus: Corpus) -> None:
         self.log(f"  {server.name}: loading {len(corpus):,} messages over LMTP")
@@ -205,7 +208,8 @@ class Runner:
                     result.skipped = str(e)
                 except Exception as e:
                     self._fail(result, e)
-        for rep in range(self.reps):
+        reps = self.options.idle_reps if workload.kind == "idle" else self.reps
+        for rep in range(reps):
             order = self.servers if rep % 2 == 0 else list(reversed(self.servers))
             for server in order:
                 result = results[server.name]

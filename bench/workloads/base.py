@@ -52,6 +52,11 @@ class Options:
     sessions: int = 10
     append_window: int = 16
     loader_connections: int = 4
+    delivery_max: int = 5_000
+    """Largest corpus the delivery workloads deliver in measured runs (larger ones are
+    loaded once, unmeasured): delivery costs the same per message at any size."""
+    idle_reps: int = 1
+    """IDLE runs per server (no warm-up): each already samples K x deliveries latencies."""
 
 
 @dataclass

@@ -14,10 +14,6 @@ from bench.proto.lmtp import LmtpClient
 from bench.servers import Endpoints
 from bench.workloads.base import Context, Workload, expect
 
-# The full corpus of the largest default size is delivered in measured runs; the 1M mailbox is
-# built by ``load`` instead.
-DELIVERY_MAX = 50_000
-
 
 async def lmtp_deliver(
     endpoints: Endpoints,
@@ -54,15 +50,23 @@ async def load(endpoints: Endpoints, corpus: Corpus, connections: int, progress:
     return await lmtp_deliver(endpoints, corpus.messages(), connections, report)
 
 
+def _too_big(ctx: Context) -> str | None:
+    if ctx.size > ctx.options.delivery_max:
+        return f"deliveries measured up to {ctx.options.delivery_max:,} messages (see --full)"
+    return None
+
+
 class LmtpDelivery(Workload):
     kind = "delivery"
     unit = "msg/s"
-    max_size = DELIVERY_MAX
 
     def __init__(self, connections: int) -> None:
         self.connections = connections
         self.name = f"deliver-lmtp{connections}"
         self.description = f"LMTP delivery of the corpus over {connections} connection(s)"
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        return _too_big(ctx)
 
     async def run(self, ctx: Context, meter: Meter) -> None:
         messages = iter(ctx.messages)
@@ -76,8 +80,10 @@ class AppendDelivery(Workload):
     name = "deliver-append"
     kind = "delivery"
     unit = "msg/s"
-    max_size = DELIVERY_MAX
     description = "APPEND of the corpus on one connection, pipelined"
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        return _too_big(ctx)
 
     async def run(self, ctx: Context, meter: Meter) -> None:
         client = await ctx.imap(select=None)
