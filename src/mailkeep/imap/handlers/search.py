@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from mailkeep.errors import MailkeepError
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses, sequence
-from mailkeep.errors import MailkeepError
 from mailkeep.imap.handlers.base import SELECTED, ImapError, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.selected import SelectedMailbox, uid_array
