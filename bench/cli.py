@@ -48,6 +48,10 @@ def _ints(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x]
 
 
+def _ints_one(text: str) -> int:
+    return int(text.replace("_", "").replace(",", ""))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
@@ -70,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=1800, help="seconds one workload run may take")
     p.add_argument("--seed", type=int, default=1, help="corpus seed")
+    p.add_argument(
+        "--bulk-from",
+        type=_ints_one,
+        default=200_000,
+        help="load corpora of this many messages and more through the bulk path (bench.bulk)",
+    )
     p.add_argument("--plugin", action="append", default=[], help="module adding workloads")
     p.add_argument("--mailkeep-store", help="store URL, e.g. postgresql://... (default SQLite)")
     p.add_argument("--no-checks", action="store_true", help="skip the correctness checks")
@@ -153,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         run_checks=not args.no_checks,
         timeout=args.timeout,
+        bulk_from=args.bulk_from,
+        scratch=base,
     )
     try:
         run = asyncio.run(runner.run())

@@ -4,7 +4,8 @@ Order, per corpus size:
 1. delivery workloads: for each, for each repetition, each server (order alternating per
    repetition) is reset to empty and the corpus delivered; no warm-up (the corpus is rendered
    in memory beforehand, so generating it is not measured);
-2. any server whose INBOX does not hold the corpus now is reset and loaded (streaming LMTP);
+2. any server whose INBOX does not hold the corpus now is reset and loaded (streaming LMTP, or
+   ``bench.bulk`` for corpora of ``bulk_from`` messages and more);
 3. correctness checks, once per server (counts, needles, every message byte for byte);
 4. read workloads: for each, one unmeasured warm-up run per server, then the repetitions,
    servers alternating;
@@ -21,8 +22,9 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench import checks
+from bench import bulk, checks
 from bench.corpus import Corpus, CorpusSpec
 from bench.measure import Meter, Sample
 from bench.servers import Server, ServerError
@@ -103,6 +105,10 @@ class Runner:
     run_checks: bool = True
     timeout: float = 1800.0
     """Seconds one run of a workload may take before it is abandoned as failed."""
+    bulk_from: int = SCALE_FROM
+    """Corpora at least this large are loaded through ``bench.bulk``, not LMTP."""
+    scratch: Path = Path("bench/results/tmp")
+    """Where the bulk path caches its Maildir copies of the corpus."""
     log: Callable[[str], None] = print
     _loaded: dict[str, CorpusSpec | None] = field(default_factory=dict)
 
@@ -150,11 +156,19 @@ class Runner:
                 await self._workload(run, workload, contexts, warmup=False)
 
     async def _load(self, run: Run, server: Server, corpus: Corpus) -> None:
-        self.log(f"  {server.name}: loading {len(corpus):,} messages over LMTP")
+        use_bulk = len(corpus) >= self.bulk_from
+        how = "through the bulk path" if use_bulk else "over LMTP"
+        self.log(f"  {server.name}: loading {len(corpus):,} messages {how}")
         t = time.monotonic()
         try:
             server.reset()
-            await load(server.endpoints, corpus, self.options.loader_connections, progress=True)
+            if use_bulk:
+                maildir = await asyncio.to_thread(
+                    bulk.write_maildir, corpus, self.scratch, progress=True
+                )
+                await asyncio.to_thread(server.bulk_load, maildir)
+            else:
+                await load(server.endpoints, corpus, self.options.loader_connections, True)
         except Exception as e:  # recorded, the other server goes on
             self._loaded[server.name] = None
             run.notes.append(f"{server.name}: loading {len(corpus):,} messages failed: {e}")

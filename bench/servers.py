@@ -62,6 +62,9 @@ class Server(Protocol):
 
     def stop(self) -> None: ...
 
+    def bulk_load(self, maildir: Path) -> None:
+        """Put every message of ``maildir`` (see ``bench.bulk``) into the empty INBOX."""
+
     def notes(self) -> dict[str, Any]:
         """Configuration facts worth recording next to the results."""
         ...
@@ -149,6 +152,14 @@ class Dovecot:
             check=False,
         )
         self._pid = 0
+
+    def bulk_load(self, maildir: Path) -> None:
+        import pwd
+
+        from bench.bulk import link_into
+
+        account = pwd.getpwnam("benchmail")
+        link_into(maildir, self.base / "mail/bench/Maildir", account.pw_uid, account.pw_gid)
 
     def notes(self) -> dict[str, Any]:
         return {
@@ -253,6 +264,14 @@ class Mailkeep:
             config.setdefault(table, {}).update(values)
         config_path.write_text(dump_toml(config))
         self._cli("user", "add", "bench@example.com", "--password-stdin", stdin=b"benchpass\n")
+        self._start()
+
+    def bulk_load(self, maildir: Path) -> None:
+        self.stop()
+        self._cli("import", "maildir", str(maildir), "--to", "bench@example.com")
+        self._start()
+
+    def _start(self) -> None:
         # Port 0 everywhere: mailkeep binds what the kernel gives and prints the listeners,
         # which are read back from its output (no race for "free" ports).
         args = [

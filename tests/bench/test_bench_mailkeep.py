@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
@@ -16,7 +17,7 @@ from bench.workloads import Context, Options, Workload, build
 from bench.workloads.base import Unsupported
 from bench.workloads.delivery import load
 
-from bench import checks
+from bench import bulk, checks
 
 OPTIONS = Options(
     mix_seconds=1.0,
@@ -107,3 +108,21 @@ async def test_workload_verifies_its_answers(
     box = await client.select("INBOX", examine=True)
     await client.logout()
     assert box.exists == len(small_corpus)
+
+
+def test_bulk_path_loads_the_corpus(tmp_path: Path) -> None:
+    """The documented bulk path for the 1M mailbox (Maildir + ``mailkeep import``) yields a
+    mailbox that passes the same checks as one delivered over LMTP."""
+    corpus = Corpus(CorpusSpec(size=60, seed=11, attachment_rate=0.05))
+    maildir = bulk.write_maildir(corpus, tmp_path / "cache")
+    assert bulk.write_maildir(corpus, tmp_path / "cache") == maildir  # cached
+    assert len(list((maildir / "cur").iterdir())) == len(corpus)
+    server = Mailkeep(tmp_path / "server")
+    server.reset()
+    try:
+        server.bulk_load(maildir)
+        found = asyncio.run(checks.run_checks(server.endpoints, corpus))
+    finally:
+        server.stop()
+    failed = [f"{c.name}: {c.detail}" for c in found if not c.ok]
+    assert not failed
