@@ -17,6 +17,7 @@ import fnmatch
 import json
 import resource
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers:
             server.stop()
+        # mailkeep's data directory holds the last corpus (GBs at 50,000 messages); its
+        # serve.log stays for inspection. Dovecot's is wiped by its next start.
+        shutil.rmtree(base / "mailkeep" / "data", ignore_errors=True)
     run.notes[:0] = notes
     meta = {
         "command": command,
