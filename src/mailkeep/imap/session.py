@@ -227,13 +227,19 @@ class Session:
     async def _stream(self, chunk: responses.Streamed) -> None:
         source = cast(StreamSource, chunk.source)
         remaining = chunk.size
-        async for data in source.chunks():
-            if len(data) > remaining:
-                data = data[:remaining]
-            remaining -= len(data)
-            await self.send(data)
-            if not remaining:
-                break
+        pieces = source.chunks()
+        try:
+            async for data in pieces:
+                if len(data) > remaining:
+                    data = data[:remaining]
+                remaining -= len(data)
+                await self.send(data)
+                if not remaining:
+                    break
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
         if remaining:
             # The literal's size was announced: keep the stream in step whatever happens.
             log.error("message data ended %d octets early; padded", remaining)
