@@ -22,6 +22,7 @@ from mailkeep.auth.service import (
     Authenticator,
     SaslResult,
     SaslSession,
+    VerifiedCache,
     is_loopback,
     normalize_address,
     plaintext_allowed,
@@ -416,3 +417,35 @@ async def test_scram_salt_does_not_reveal_unknown_users(
     unknown = await server_first(auth, "nobody@example.org")
     assert unknown != await server_first(auth, "someone@example.org")
     assert unknown.endswith(b",i=4096")
+
+
+# ------------------------------------------------------------------------------ cache
+
+
+def test_verified_cache_hits_only_the_right_password_and_hash() -> None:
+    cache = VerifiedCache(size=2)
+    cache.remember("hash-a", "secret")
+    assert cache.hit("hash-a", "secret")
+    assert not cache.hit("hash-a", "Secret")
+    assert not cache.hit("hash-b", "secret")
+    cache.remember("hash-b", "x")
+    cache.remember("hash-c", "y")
+    assert not cache.hit("hash-a", "secret")  # evicted: oldest of three with room for two
+    assert cache.hit("hash-c", "y")
+
+
+def test_verified_cache_expires() -> None:
+    cache = VerifiedCache(ttl=-1)
+    cache.remember("hash", "secret")
+    assert not cache.hit("hash", "secret")
+
+
+async def test_password_change_defeats_the_cache(
+    store: SqlStore, sleeps: Sleeps, alice: Credentials
+) -> None:
+    auth = authenticator(store, sleeps)
+    assert await auth.login(ADDRESS, PASSWORD, REMOTE) is not None
+    assert await auth.login(ADDRESS, PASSWORD, REMOTE) is not None  # from the cache
+    await store.set_credentials(alice.account_id, hash_password("changed"), None)
+    assert await auth.login(ADDRESS, PASSWORD, REMOTE) is None
+    assert await auth.login(ADDRESS, "changed", REMOTE) is not None
