@@ -17,7 +17,7 @@ from mailkeep.mail.message import parse
 from mailkeep.store.api import Account, NewMessage
 from mailkeep.store.sqlstore import SqlStore
 
-COUNT = 50_000 if os.environ.get("MAILKEEP_STRESS") == "long" else 2_000
+COUNT = 50_000 if os.environ.get("MAILKEEP_STRESS") == "long" else 3_000
 BODY = b"x" * 2000 + b"\r\n"
 
 
@@ -80,6 +80,6 @@ async def test_fetch_everything_streams(
     message_size = len(b"Subject: 0\r\n\r\n" + BODY)
     assert transport.sent > COUNT * message_size
     assert transport.tail.endswith(b"z OK LOGOUT completed\r\n")
-    # Everything sent is a multiple of the peak: nothing was held whole.
-    assert peak < 40 * 1024 * 1024, peak
-    assert peak * 2 < transport.sent
+    # The memory used does not grow with the mailbox: under ``make stress`` 100 MB go
+    # out within the same budget.
+    assert peak < 16 * 1024 * 1024, peak
