@@ -388,3 +388,20 @@ async def test_mailbox_deleted_by_another_session(
     assert await alice.command("c NOOP") == [b"c OK NOOP completed"]
     assert await alice.line() == b"* BYE the selected mailbox was deleted"
     await other.finish()
+
+
+async def test_mailbox_deleted_while_idling(alice: Client) -> None:
+    from .support import Client as C
+
+    await alice.ok("a CREATE Temp")
+    await alice.ok("b SELECT Temp")
+    alice.send("i IDLE")
+    assert await alice.line() == b"+ idling"
+    other = C(alice.services)
+    await other.start()
+    await other.login()
+    await other.ok("x DELETE Temp")
+    assert await alice.line() == b"* BYE the selected mailbox was deleted"
+    assert alice.task is not None
+    await alice.task
+    await other.finish()

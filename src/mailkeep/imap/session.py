@@ -169,6 +169,12 @@ class Session:
         assert self.credentials is not None
         return self.credentials.account_id
 
+    @property
+    def bye_pending(self) -> str | None:
+        """Why the session must end after this command (the selected mailbox was
+        deleted, too many failed logins), or None."""
+        return self._bye
+
     def plaintext_ok(self) -> bool:
         return self.services.auth.plaintext_allowed(self.transport.tls, self.transport.loopback)
 

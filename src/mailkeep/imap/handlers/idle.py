@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mailkeep.imap import commands as c
 from mailkeep.imap import connection as wire
 from mailkeep.imap import responses
-from mailkeep.imap.handlers.base import AUTHENTICATED, Result, handles
+from mailkeep.imap.handlers.base import AUTHENTICATED, Result, State, handles
 from mailkeep.net.listeners import ConnectionClosed
 
 if TYPE_CHECKING:
@@ -44,4 +44,10 @@ async def _report(session: Session) -> None:
         await session.announce(allow_expunge=True)
     else:
         await session.absorb()
+    if session.bye_pending is not None:
+        # The selected mailbox is gone: say so now, not after a DONE that may never come.
+        await session.send(responses.bye(session.bye_pending))
+        await session.flush()
+        session.state = State.LOGOUT
+        raise ConnectionClosed
     await session.flush()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mailkeep import errors
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses
-from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, handles
+from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, bad, handles
 from mailkeep.imap.selected import SelectedMailbox
 from mailkeep.mail.flags import SYSTEM_FLAG_NAMES
 
@@ -25,6 +25,8 @@ SYSTEM_FLAGS = list(SYSTEM_FLAG_NAMES.values())
 
 
 async def _select(session: Session, tag: str, command: c.Select) -> Result:
+    if command.condstore or command.qresync is not None:
+        raise bad("SELECT parameters CONDSTORE and QRESYNC are not supported")
     readonly = command.readonly
     name = session.mailbox_name(command.mailbox)
     if session.selected is not None:
