@@ -448,8 +448,13 @@ class Session:
         self.selected = selected
         self.saved = uid_array()
         self.state = State.SELECTED
-        # Changes still queued are absorbed normally: those the snapshot already has
-        # are skipped by their MODSEQ, later ones chain on from it.
+        # Changes still queued are absorbed normally: those the snapshot already has are
+        # skipped by their MODSEQ, later ones chain on from it. Mailbox events queued
+        # before the snapshot (a DELETE and CREATE of this very name) must not end it.
+        if self.listener is not None:
+            for change in self.listener.drain():
+                if not isinstance(change, MailboxEvent):
+                    self.listener.deliver(change)
 
     def unselect(self) -> None:
         self.selected = None
