@@ -5,7 +5,10 @@ Output is gathered and written when the session waits for input, or once 64 KiB 
 pending, so pipelined commands and small messages share packets while a large RETR
 still streams with bounded memory. A client silent for ``[limits] pop3_timeout``
 seconds (RFC 1939 section 3: at least 10 minutes) is told so and disconnected, without
-entering UPDATE: nothing is deleted.
+entering UPDATE: nothing is deleted. Before login the whole AUTHORIZATION state must end
+within ``[limits] login_timeout`` seconds of connecting, however the client paces its
+octets: a client trickling a byte now and then (slowloris) cannot hold a connection
+slot for ever.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from typing import TYPE_CHECKING
 
 from mailkeep.auth.service import Authenticator
 from mailkeep.net.listeners import Connection, ConnectionClosed, Handler
-from mailkeep.pop3.session import Close, Peer, Send, Session, Settings, StartTls, Stream
+from mailkeep.pop3.session import (
+    Close,
+    Peer,
+    Send,
+    Session,
+    Settings,
+    StartTls,
+    State,
+    Stream,
+)
 from mailkeep.pop3.wire import err
 from mailkeep.store.api import Store
 
@@ -42,9 +54,17 @@ def handler(app: App, listener: str) -> Handler:
     ``[pop3]`` settings are unusable, so that ``serve`` fails at startup."""
     settings = Settings.from_config(app.config)
     timeout = float(app.config.limits.pop3_timeout)
+    login_timeout = float(app.config.limits.login_timeout)
 
     async def handle(connection: Connection) -> None:
-        await serve_connection(app.store, app.auth, settings, connection, idle_timeout=timeout)
+        await serve_connection(
+            app.store,
+            app.auth,
+            settings,
+            connection,
+            idle_timeout=timeout,
+            login_timeout=login_timeout,
+        )
 
     return handle
 
@@ -56,6 +76,7 @@ async def serve_connection(
     connection: Connection,
     *,
     idle_timeout: float,
+    login_timeout: float | None = None,
 ) -> None:
     peer = Peer(
         remote=connection.remote,
@@ -65,6 +86,8 @@ async def serve_connection(
     )
     session = Session(store, auth, settings, peer)
     output = _Output(connection)
+    loop = asyncio.get_running_loop()
+    login_deadline = None if login_timeout is None else loop.time() + login_timeout
     try:
         await output.send(session.greeting())
         while True:
@@ -74,12 +97,17 @@ async def serve_connection(
                     await output.flush()
                     return
                 await output.flush()
+                within, why = idle_timeout, "Disconnected for inactivity"
+                if login_deadline is not None and session.state is State.AUTHORIZATION:
+                    left = max(0.0, login_deadline - loop.time())
+                    if left < within:
+                        within, why = left, "Login took too long"
                 started = time.monotonic()
-                data = await connection.read(within=idle_timeout)
+                data = await connection.read(within=within)
                 if not data:
-                    if time.monotonic() - started >= idle_timeout:
+                    if time.monotonic() - started >= within:
                         with contextlib.suppress(ConnectionClosed):
-                            await connection.write(err("Disconnected for inactivity"))
+                            await connection.write(err(why))
                     return
                 session.receive_data(data)
                 continue
