@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -139,6 +140,8 @@ class ServerProcess:
         if self.alive:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def stop_now(self) -> None:
         """SIGTERM and wait for a graceful end (SIGKILL after 30 s)."""
@@ -240,6 +243,10 @@ def insecure_context() -> ssl.SSLContext:
     return context
 
 
+class Gone(Exception):
+    """The server closed the connection (or went away) mid-conversation."""
+
+
 class Raw:
     """A raw client socket: send what we like, read lines, notice a close.
 
@@ -274,7 +281,7 @@ class Raw:
             while True:
                 line = await self.line(wait)
                 if not line:
-                    raise AssertionError(f"closed before {prefix!r}; got {lines!r}")
+                    raise Gone(f"closed before {prefix!r}; got {lines!r}")
                 lines.append(line)
                 if line.startswith(prefix):
                     return lines
@@ -309,28 +316,41 @@ GREETING = {"imap": b"* OK", "pop3": b"+OK", "smtp": b"220 ", "lmtp": b"220 "}
 async def greeted(port: int, protocol: str) -> Raw:
     """A connection whose greeting was read and checked."""
     client = await Raw.connect(port)
-    greeting = await client.until(b"")
-    assert greeting[-1].startswith(GREETING[protocol]), greeting
-    if protocol in ("smtp", "lmtp"):
-        while greeting[-1][3:4] == b"-":
-            greeting.append(await client.line())
+    try:
+        greeting = await client.until(b"")  # raises Gone when refused without a word
+        assert greeting[-1].startswith(GREETING[protocol]), greeting
+        if protocol in ("smtp", "lmtp"):
+            while greeting[-1][3:4] == b"-":
+                greeting.append(await client.line())
+    except BaseException:
+        await client.close()
+        raise
     return client
 
 
 async def imap_login(port: int, user: str, password: str = PASSWORD) -> Raw:
     client = await greeted(port, "imap")
-    await client.send(f'l LOGIN "{user}" "{password}"\r\n'.encode())
-    reply = await client.until(b"l ")
-    assert reply[-1].startswith(b"l OK"), reply
+    try:
+        await client.send(f'l LOGIN "{user}" "{password}"\r\n'.encode())
+        reply = await client.until(b"l ")
+        assert reply[-1].startswith(b"l OK"), reply
+    except BaseException:
+        await client.close()
+        raise
     return client
 
 
 async def pop3_login(port: int, user: str, password: str = PASSWORD) -> Raw:
     client = await greeted(port, "pop3")
-    await client.send(f"USER {user}\r\nPASS {password}\r\n".encode())
-    assert (await client.line()).startswith(b"+OK")
-    reply = await client.line()
-    assert reply.startswith(b"+OK"), reply
+    try:
+        await client.send(f"USER {user}\r\nPASS {password}\r\n".encode())
+        replies = [await client.line(), await client.line()]
+        if not replies[-1]:
+            raise Gone(f"closed during login: {replies!r}")
+        assert all(r.startswith(b"+OK") for r in replies), replies
+    except BaseException:
+        await client.close()
+        raise
     return client
 
 
@@ -358,3 +378,38 @@ async def alive(server: ServerProcess, user: str) -> None:
             await client.send(b"QUIT\r\n")
             assert (await client.line()).startswith(b"221")
             await client.close()
+
+
+_LITERAL_AT_END = re.compile(rb"\{(\d+)\}\r\n$")
+
+
+async def imap_response(client: Raw, wait: float = 30.0) -> bytes:
+    """One whole IMAP response, literals inline (CRLF of the last line kept)."""
+    parts: list[bytes] = []
+    while True:
+        line = await client.line(wait)
+        if not line:
+            raise Gone
+        parts.append(line)
+        literal = _LITERAL_AT_END.search(line)
+        if literal is None:
+            return b"".join(parts)
+        try:
+            async with asyncio.timeout(wait):
+                parts.append(await client.reader.readexactly(int(literal[1])))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise Gone from exc
+
+
+async def imap_command(client: Raw, tag: str, command: bytes, wait: float = 30.0) -> list[bytes]:
+    """Send ``tag command`` and return every response up to the tagged one (last)."""
+    try:
+        await client.send(tag.encode() + b" " + command + b"\r\n")
+    except (ConnectionError, OSError) as exc:
+        raise Gone from exc
+    responses = []
+    while True:
+        response = await imap_response(client, wait)
+        responses.append(response)
+        if response.startswith(tag.encode() + b" "):
+            return responses
