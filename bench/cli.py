@@ -21,6 +21,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import report
 from bench.runner import Runner
@@ -150,11 +151,20 @@ def main(argv: list[str] | None = None) -> int:
         print("no server started", file=sys.stderr)
         return 1
     date = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    meta: dict[str, Any] = {
+        "command": "",
+        "date": date.isoformat(),
+        "preset": name,
+        "options": {"reps": args.reps, "seed": args.seed, **dataclasses.asdict(options)},
+        # Recorded before the run: the checkout may change while a long run goes on.
+        "machine": report.machine(servers),
+    }
     command = "make bench" + (
         f" BENCH_ARGS={shlex.quote(shlex.join(argv or sys.argv[1:]))}"
         if (argv or sys.argv[1:])
         else ""
     )
+    meta["command"] = command
     runner = Runner(
         servers,
         workloads,
@@ -176,13 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         # serve.log stays for inspection. Dovecot's is wiped by its next start.
         shutil.rmtree(base / "mailkeep" / "data", ignore_errors=True)
     run.notes[:0] = notes
-    meta = {
-        "command": command,
-        "date": date.isoformat(),
-        "preset": name,
-        "options": {"reps": args.reps, "seed": args.seed, **dataclasses.asdict(options)},
-        "machine": report.machine(servers),
-    }
+    meta["machine"]["mailkeep_commit_after"] = report.machine([])["mailkeep_commit"]
     verdicts = judge(run)
     text = report.markdown(run, meta, verdicts)
     print()

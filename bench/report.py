@@ -114,7 +114,12 @@ def markdown(run: Run, meta: dict[str, Any], verdicts: list[Verdict]) -> str:
         f"Linux {m['kernel']}, Python {m['python']}  ",
         "Servers: "
         + "; ".join(f"{name} {info['version']}" for name, info in m["servers"].items())
-        + f"; mailkeep commit {m['mailkeep_commit']}",
+        + f"; mailkeep commit {m['mailkeep_commit']}"
+        + (
+            f" (checkout changed to {m['mailkeep_commit_after']} during the run)"
+            if m.get("mailkeep_commit_after", m["mailkeep_commit"]) != m["mailkeep_commit"]
+            else ""
+        ),
         "",
     ]
     servers = run.servers
