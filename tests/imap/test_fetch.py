@@ -125,7 +125,7 @@ async def test_append_rfc_example(alice: Client, store: SqlStore, account: Accou
         S~ .*
         S: A005 OK [READ-WRITE] SELECT completed
         C: A006 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)
-        S: * 1 FETCH (FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE {size} UID 1)
+        S: * 1 FETCH (FLAGS (\\Seen \\Recent) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE {size} UID 1)
         S: A006 OK FETCH completed
         C: A007 FETCH 1 ENVELOPE
         S: * 1 FETCH (ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800 (PST)" "afternoon meeting" (("Fred Foobar" NIL "foobar" "Blurdybloop.example")) (("Fred Foobar" NIL "foobar" "Blurdybloop.example")) (("Fred Foobar" NIL "foobar" "Blurdybloop.example")) ((NIL NIL "mooch" "owatagu.siam.edu.example")) NIL NIL NIL "<B27397-0100000@Blurdybloop.example>"))
@@ -151,8 +151,8 @@ async def test_multiappend_and_literal_plus(
     assert response == [b"A1 OK [APPENDUID %d 1:2] APPEND completed" % drafts.uidvalidity]
     await alice.ok("s SELECT Drafts")
     assert await alice.ok("f FETCH 1:2 (FLAGS RFC822.SIZE)") == [
-        b"* 1 FETCH (FLAGS (\\Draft $Pending) RFC822.SIZE 12)",
-        b"* 2 FETCH (FLAGS () RFC822.SIZE 14)",
+        b"* 1 FETCH (FLAGS (\\Draft \\Recent $Pending) RFC822.SIZE 12)",
+        b"* 2 FETCH (FLAGS (\\Recent) RFC822.SIZE 14)",
     ]
 
 
@@ -263,12 +263,12 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
         alice,
         f"""
         C: A654 FETCH 2:1 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])
-        S: * 1 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (DATE FROM)] {{63}}
+        S: * 1 FETCH (FLAGS (\\Seen \\Recent) BODY[HEADER.FIELDS (DATE FROM)] {{63}}
         S: From: bob@example.org
         S: Date: Mon, 7 Feb 1994 21:52:25 -0800
         S:
         S: )
-        S: * 2 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (DATE FROM)] {{63}}
+        S: * 2 FETCH (FLAGS (\\Seen \\Recent) BODY[HEADER.FIELDS (DATE FROM)] {{63}}
         S: From: bob@example.org
         S: Date: Mon, 7 Feb 1994 21:52:25 -0800
         S:
@@ -298,7 +298,7 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
         C: a4 FETCH 3 FLAGS
         S: a4 BAD message 3 does not exist (the mailbox has 2)
         C: a5 UID FETCH 3:* FLAGS
-        S: * 2 FETCH (UID 2 FLAGS (\\Seen))
+        S: * 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))
         S: a5 OK UID FETCH completed
         C: a6 FETCH 1 (UID BODY.PEEK[HEADER.FIELDS.NOT (From To Date X-Extra)] BINARY.SIZE[1])
         S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS.NOT (FROM TO DATE X-EXTRA)] {{20}}
@@ -309,7 +309,7 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
         C: a7 FETCH 1 (MODSEQ)
         S: a7 BAD FETCH item MODSEQ is not supported
         C: a8 FETCH 1 ALL
-        S~ \\* 1 FETCH \\(FLAGS \\(\\\\Seen\\) INTERNALDATE ".*" RFC822.SIZE {len(raw)} ENVELOPE \\(.*\\)\\)
+        S~ \\* 1 FETCH \\(FLAGS \\(\\\\Seen \\\\Recent\\) INTERNALDATE ".*" RFC822.SIZE {len(raw)} ENVELOPE \\(.*\\)\\)
         S: a8 OK FETCH completed
         """.replace("UID FETCH completed", "FETCH completed"),  # noqa: E501
     )
@@ -321,9 +321,10 @@ async def test_examine_does_not_set_seen(alice: Client, store: SqlStore, account
     [response] = await alice.ok("f FETCH 1 BODY[]")
     assert b"FLAGS" not in response
     await alice.ok("s SELECT INBOX")
-    assert await alice.ok("g FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
+    # The first session to SELECT sees the new message as \\Recent (RFC 3501 2.3.2).
+    assert await alice.ok("g FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]
     [response] = await alice.ok("f FETCH 1 RFC822")
-    assert response.endswith(b" FLAGS (\\Seen))")
+    assert response.endswith(b" FLAGS (\\Seen \\Recent))")
     assert response.startswith(b"* 1 FETCH (RFC822 {")
 
 
@@ -354,7 +355,7 @@ async def test_binary_fetch(alice: Client, store: SqlStore, account: Account) ->
     bad = await alice.command("f FETCH 1 BINARY.PEEK[3]")
     assert bad == [b"f NO [UNKNOWN-CTE] unknown Content-Transfer-Encoding 'x-unknown' in part 3"]
     [whole] = await alice.ok("f FETCH 1 BINARY[]")
-    assert whole == b"* 1 FETCH (BINARY[] {%d}\r\n%s FLAGS (\\Seen))" % (len(raw), raw)
+    assert whole == b"* 1 FETCH (BINARY[] {%d}\r\n%s FLAGS (\\Seen \\Recent))" % (len(raw), raw)
 
 
 async def test_large_message_is_streamed(alice: Client, store: SqlStore, account: Account) -> None:

@@ -182,7 +182,7 @@ async def test_status(alice: Client, store: SqlStore, account: Account) -> None:
         S: * STATUS INBOX (UIDNEXT 3 MESSAGES 2)
         S: A042 OK STATUS completed
         C: A043 STATUS INBOX (UNSEEN DELETED RECENT UIDVALIDITY)
-        S: * STATUS INBOX (UNSEEN 1 DELETED 1 RECENT 0 UIDVALIDITY {{uidvalidity}})
+        S: * STATUS INBOX (UNSEEN 1 DELETED 1 RECENT 2 UIDVALIDITY {{uidvalidity}})
         S: A043 OK STATUS completed
         C: A044 STATUS INBOX (MAILBOXID)
         S: A044 BAD STATUS item MAILBOXID is not supported

@@ -489,11 +489,14 @@ async def test_snapshot_lists_uids_first_unseen_and_recent(store: SqlStore) -> N
     await store.append(inbox.id, [msg("a", flags=SEEN), msg("b", flags=SEEN), msg("c")])
     await store.store_flags(inbox.id, [2], FlagMode.ADD, DELETED, ())
     await store.expunge(inbox.id)
+    peek = await store.snapshot(inbox.id)
+    assert peek.recent_from_uid == 1  # new messages are \Recent for the first claimer
     first = await store.snapshot(inbox.id, claim_recent=True)
     assert list(first.uids) == [1, 3]
     assert first.first_unseen_uid == 3
     assert first.mailbox.uidnext == 4
-    assert first.recent_from_uid == 4  # messages from before the process saw it: not recent
+    assert first.recent_from_uid == 1
+    assert store.recent_boundary(inbox.id, 4) == 4
     await store.append(inbox.id, [msg("d", flags=SEEN), msg("e", flags=SEEN)])
     claimer = await store.snapshot(inbox.id, claim_recent=True)
     assert list(claimer.uids) == [1, 3, 4, 5]
@@ -820,8 +823,28 @@ async def test_move_within_account(store: SqlStore) -> None:
     assert usage is not None
     assert usage.used_messages == 3
     assert (await store.changes_since(inbox.id, 0)).expunged == (1, 3)
-    with pytest.raises(InvalidName):
-        await store.copy(inbox.id, [2], inbox.id, move=True)
+
+
+async def test_move_within_one_mailbox_renumbers_atomically(store: SqlStore) -> None:
+    account, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a", flags=SEEN), msg("b")])
+    before = await store.get_mailbox_by_id(inbox.id)
+    assert before is not None
+    result = await store.copy(inbox.id, [1], inbox.id, move=True)
+    assert (result.source_uids, result.target_uids) == ((1,), (3,))
+    added, removed = result.changes
+    assert [s.uid for s in added.appended] == [3]
+    assert removed.expunged == (1,)
+    assert added.before == before.highestmodseq
+    assert removed.before == added.after
+    assert result.target.highestmodseq == removed.after
+    assert result.target.uidnext == 4
+    assert list((await store.snapshot(inbox.id)).uids) == [2, 3]
+    (row,) = await store.fetch(inbox.id, [3], FetchField.FLAGS)
+    assert row.flags == SEEN
+    usage = await store.get_account_by_id(account.id)
+    assert usage is not None
+    assert usage.used_messages == 2
 
 
 async def test_move_across_accounts_moves_usage(store: SqlStore) -> None:

@@ -71,10 +71,6 @@ class Transport(Protocol):
     async def start_tls(self) -> None: ...
 
 
-class SessionStore(Store, Protocol):
-    def claim_recent(self, mailbox_id: int, uidnext: int) -> int: ...
-
-
 class StreamSource(Protocol):
     """What a ``responses.Streamed`` body's ``source`` is: its octets, in chunks."""
 
@@ -85,7 +81,7 @@ class StreamSource(Protocol):
 class Services:
     """What every session of one server shares."""
 
-    store: SessionStore
+    store: Store
     auth: Authenticator
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     hostname: str = "localhost"

@@ -19,6 +19,7 @@ The store never sees sequence numbers or wire syntax: callers translate first.
 from __future__ import annotations
 
 import enum
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -84,8 +85,9 @@ class Snapshot:
     """What SELECT needs: the UIDs in order, as a compact array, and the log position."""
 
     mailbox: Mailbox
-    uids: Sequence[int]
-    """Ascending UIDs; a message's sequence number is its index + 1."""
+    uids: array[int]
+    """Ascending UIDs (a compact ``array('q')``); a message's sequence number is its
+    index + 1."""
     first_unseen_uid: int | None
     recent_from_uid: int
     """Messages with UID >= this are \\Recent for the session that took the snapshot."""
@@ -258,6 +260,15 @@ class Store(Protocol):
         ...
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot: ...
+    def claim_recent(self, mailbox_id: int, uidnext: int) -> int:
+        """Make messages below ``uidnext`` non-\\Recent for every other session; return
+        the UID from which they are \\Recent for the caller (RFC 3501 2.3.2)."""
+        ...
+
+    def recent_boundary(self, mailbox_id: int, uidnext: int) -> int:
+        """The first \\Recent UID the next claiming session would get, without claiming."""
+        ...
+
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes: ...
     async def fetch(
         self, mailbox_id: int, uids: Sequence[int], fields: FetchField

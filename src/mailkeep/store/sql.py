@@ -8,6 +8,7 @@ the messages; a ``contents`` row lives while messages refer to it and then moves
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -854,8 +855,6 @@ def copy_tx(
     locked_low = yield from _require_mailbox(low, lock=True)
     locked_high = locked_low if high == low else (yield from _require_mailbox(high, lock=True))
     source, target = (locked_low, locked_high) if source_id == low else (locked_high, locked_low)
-    if source_id == target_id and move:
-        raise InvalidName("cannot move messages into the mailbox they are in")
     condition, params, keep = _uid_condition(uids)
     rows = yield All(
         "SELECT uid, flags, keywords, internaldate, internaldate_tz, size, content_id,"
@@ -892,11 +891,28 @@ def copy_tx(
             uidnext=first + len(rows),
         )
     ]
+    updated_target = Mailbox(
+        target.id,
+        target.account_id,
+        target.name,
+        target.uidvalidity,
+        first + len(rows),
+        modseq,
+        target.special_use,
+    )
     if move:
+        # MOVE within one mailbox (RFC 9051 6.4.8 allows it) gives the messages new UIDs:
+        # the expunge then follows the append, in MODSEQ order.
+        same_mailbox = source_id == target_id
         removed = yield from _remove_messages(
-            source, [(r[0], r[6], r[5]) for r in rows], now, release=False
+            updated_target if same_mailbox else source,
+            [(r[0], r[6], r[5]) for r in rows],
+            now,
+            release=False,
         )
-        changes.insert(0, removed)
+        changes.insert(len(changes) if same_mailbox else 0, removed)
+        if same_mailbox:
+            updated_target = dataclasses.replace(updated_target, highestmodseq=removed.after)
         if not same_owner:
             yield from _add_usage(source.account_id, -total, -len(rows))
             yield from _add_usage(target.account_id, total, len(rows))
@@ -909,15 +925,6 @@ def copy_tx(
             [(n, c) for c, n in sorted(counts.items())],
         )
         yield from _add_usage(target.account_id, total, len(rows))
-    updated_target = Mailbox(
-        target.id,
-        target.account_id,
-        target.name,
-        target.uidvalidity,
-        first + len(rows),
-        modseq,
-        target.special_use,
-    )
     return CopyResult(
         tuple(r[0] for r in rows),
         tuple(range(first, first + len(rows))),

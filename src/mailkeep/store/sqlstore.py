@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -227,6 +228,8 @@ class SqlStore:
             if written:
                 await asyncio.shield(self._write(_discard_unused_tx(written)))
             raise
+        # Messages that arrive before any session looked are \Recent for the first one.
+        self._recent.setdefault(mailbox_id, result.uids[0])
         self._publish([result.change])
         return result
 
@@ -274,6 +277,8 @@ class SqlStore:
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
         mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id))
+        if not isinstance(uids, array):
+            uids = array("q", uids)
         # \Recent is kept per process, not durably: messages that arrived before a
         # restart are not \Recent afterwards. RFC 3501 leaves it to the server and
         # IMAP4rev2 dropped \Recent altogether.
@@ -281,6 +286,10 @@ class SqlStore:
         if claim_recent:
             self._recent[mailbox_id] = mailbox.uidnext
         return Snapshot(mailbox, uids, first_unseen, recent_from)
+
+    def recent_boundary(self, mailbox_id: int, uidnext: int) -> int:
+        """The first \\Recent UID for the next session that claims (STATUS RECENT)."""
+        return self._recent.get(mailbox_id, uidnext)
 
     def claim_recent(self, mailbox_id: int, uidnext: int) -> int:
         r"""Make messages below ``uidnext`` non-\Recent for everyone else; return the

@@ -40,10 +40,7 @@ async def _transfer(session: Session, command: c.Copy | c.Move, move: bool) -> R
         raise no("some of the requested messages no longer exist", responses.EXPUNGEISSUED)
     if not uids:
         return Result("OK", f"{what} completed, no messages")
-    same = move and target.id == selected.id
-    result = await session.store.copy(selected.id, uids, target.id, move=move and not same)
-    if same and result.source_uids:
-        await session.store.remove(selected.id, result.source_uids)
+    result = await session.store.copy(selected.id, uids, target.id, move=move)
     if not result.source_uids:
         return Result("OK", f"{what} completed, no messages")
     code = responses.copyuid(result.target.uidvalidity, result.source_uids, result.target_uids)

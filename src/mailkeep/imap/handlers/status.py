@@ -7,7 +7,6 @@ extension adds its item there (MAILBOXID with OBJECTID, HIGHESTMODSEQ is already
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from mailkeep import errors
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles
+from mailkeep.store import query
 from mailkeep.store.api import Mailbox, MailboxStatus
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ async def _recent(ctx: StatusContext) -> int:
     selected = ctx.session.selected
     if selected is not None and selected.id == ctx.mailbox.id:
         return selected.recent_count()
-    snapshot = await ctx.session.store.snapshot(ctx.mailbox.id)
-    return len(snapshot.uids) - bisect.bisect_left(snapshot.uids, snapshot.recent_from_uid)
+    boundary = ctx.session.store.recent_boundary(ctx.mailbox.id, ctx.mailbox.uidnext)
+    return len(await ctx.session.store.search(ctx.mailbox.id, query.Recent(boundary)))
 
 
 async def _messages(ctx: StatusContext) -> int:
