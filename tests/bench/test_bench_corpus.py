@@ -7,7 +7,6 @@ import email.policy
 import re
 from email.message import EmailMessage
 
-import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
 from bench.corpus import NEEDLES, Corpus, CorpusSpec, encode_word
 

@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
 from bench.corpus import Corpus, CorpusSpec
 from bench.measure import Meter

@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 
-import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
 
 from bench import procstat

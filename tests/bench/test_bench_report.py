@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 from bench.measure import Sample
 from bench.report import markdown, update_docs
 from bench.runner import Result, Run

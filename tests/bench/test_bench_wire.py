@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import _benchpath  # noqa: F401  (first: makes ``bench`` importable)
 import pytest
 from bench.measure import percentile
 from bench.proto.imap import ImapClient, ImapError, fetch_seq, parse_exists, quoted

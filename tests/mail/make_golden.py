@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))  # run as a script from anywhere
 
-from mail.corpus_gen import GENERATED  # noqa: E402
+from tests.mail.corpus_gen import GENERATED  # noqa: E402
 
 TEMPLATE = Path("/work/shared/peers/dovecot/dovecot.conf.in")
 BASE = Path(os.environ.get("GOLDEN_DOVECOT_BASE", "/tmp/golden-dovecot"))
