@@ -28,11 +28,12 @@ async def launch(tmp_path: Path) -> AsyncIterator[StartServer]:
         auth: Mapping[str, object] | None = None,
         data: Path | None = None,
         users: Iterable[str] = USERS,
+        sections: Mapping[str, Mapping[str, object]] | None = None,
         **top: object,
     ) -> ServerProcess:
         data = data or tmp_path / "data"
         if not (data / "mailkeep.toml").exists():
-            await make_data(data, users, limits=limits, auth=auth, top=top)
+            await make_data(data, users, limits=limits, auth=auth, top=top, sections=sections)
         server = await start_server(data, listeners)
         started.append(server)
         return server

@@ -78,15 +78,17 @@ async def make_data(
     auth: Mapping[str, object] | None = None,
     quota: Mapping[str, int] | None = None,
     top: Mapping[str, object] | None = None,
+    sections: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Path:
     """An initialised data directory with ``users`` (password ``PASSWORD``). Unless the
     test says otherwise, failed logins are not delayed (many tests fail logins on
     purpose from the one loopback address)."""
-    sections: dict[str, Mapping[str, object]] = {
+    tables: dict[str, Mapping[str, object]] = {
         "limits": dict(limits or {}),
         "auth": {"failure_delay": 0.0, **(auth or {})},
+        **(sections or {}),
     }
-    await asyncio.to_thread(_write_config, data, config_toml(sections, **(top or {})))
+    await asyncio.to_thread(_write_config, data, config_toml(tables, **(top or {})))
     await initialise(data, hostname=HOSTNAME)
     config = load(data)
     store = await open_store(config.store.url, data, pool_size=1)
