@@ -107,16 +107,18 @@ class Expunge(Workload):
         expect("EXPUNGE responses", count, len(doomed))
 
 
-async def _make_changes(ctx: Context) -> Mailbox:
-    """Clear \\Flagged everywhere, remember the mailbox state as a QRESYNC client would, then
-    flag CHANGES messages spread over the mailbox. Returns the remembered state."""
+async def _make_changes(ctx: Context, remember: bool = True) -> Mailbox:
+    """Clear \\Flagged everywhere, remember the mailbox state as a QRESYNC client would (if
+    ``remember``), then flag CHANGES messages spread over the mailbox. Returns the state."""
     writer = await ctx.imap()
     await writer.command(rb"STORE 1:* -FLAGS.SILENT (\Flagged)")
-    reader = await ctx.imap(select=None)
-    require(reader.capabilities, "QRESYNC")  # RFC 7162 section 3.2
-    await reader.command(b"ENABLE QRESYNC")
-    state = await reader.select("INBOX")
-    await reader.logout()
+    state = Mailbox()
+    if remember:
+        reader = await ctx.imap(select=None)
+        require(reader.capabilities, "QRESYNC")  # RFC 7162 section 3.2
+        await reader.command(b"ENABLE QRESYNC")
+        state = await reader.select("INBOX")
+        await reader.logout()
     stride = max(1, ctx.size // CHANGES)
     changed = list(range(1, ctx.size + 1, stride))[:CHANGES]
     await writer.command(rb"STORE " + seqset(changed) + rb" +FLAGS.SILENT (\Flagged)")
@@ -148,7 +150,7 @@ class FullResync(Workload):
     description = "SELECT + UID FETCH 1:* (UID FLAGS) after 100 flag changes (no CONDSTORE)"
 
     async def run(self, ctx: Context, meter: Meter) -> None:
-        await _make_changes(ctx)
+        await _make_changes(ctx, remember=False)
         client = await ctx.imap(select=None)
         count = 0
 
