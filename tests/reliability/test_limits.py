@@ -453,7 +453,7 @@ async def silent_until_closed(client: Raw, limit: float) -> tuple[float, list[by
         ("imap", "greeted", "login_timeout"),
         ("imap", "auth", "idle_timeout"),
         ("imap", "idle", "idle_timeout"),
-        ("pop3", "greeted", "pop3_timeout"),
+        ("pop3", "greeted", "login_timeout"),
         ("pop3", "auth", "pop3_timeout"),
         ("smtp", "greeted", "smtp_timeout"),
         ("lmtp", "greeted", "smtp_timeout"),
