@@ -123,6 +123,8 @@ async def test_append_rfc_example(alice: Client, store: SqlStore, account: Accou
         S~ .*
         S~ .*
         S~ .*
+        S~ .*
+        S~ .*
         S: A005 OK [READ-WRITE] SELECT completed
         C: A006 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)
         S: * 1 FETCH (FLAGS (\\Seen \\Recent) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE {size} UID 1)
@@ -307,7 +309,9 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
         S:  BINARY.SIZE[1] 26)
         S: a6 OK FETCH completed
         C: a7 FETCH 1 (MODSEQ)
-        S: a7 BAD FETCH item MODSEQ is not supported
+        S~ \\* OK \\[HIGHESTMODSEQ \\d+\\] highest MODSEQ
+        S~ \\* 1 FETCH \\(MODSEQ \\(\\d+\\)\\)
+        S: a7 OK FETCH completed
         C: a8 FETCH 1 ALL
         S~ \\* 1 FETCH \\(FLAGS \\(\\\\Seen \\\\Recent\\) INTERNALDATE ".*" RFC822.SIZE {len(raw)} ENVELOPE \\(.*\\)\\)
         S: a8 OK FETCH completed

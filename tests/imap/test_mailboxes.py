@@ -15,17 +15,17 @@ async def test_create_list_delete_rfc_example(alice: Client) -> None:
         alice,
         """
         C: A003 CREATE owatagusiam/
-        S: A003 OK CREATE completed
+        S~ A003 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: A004 CREATE owatagusiam/blurdybloop
-        S: A004 OK CREATE completed
+        S~ A004 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: A005 CREATE blurdybloop
-        S: A005 OK CREATE completed
+        S~ A005 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: A006 CREATE blurdybloop
         S: A006 NO [ALREADYEXISTS] mailbox blurdybloop already exists
         C: A007 CREATE INBOX
         S: A007 NO [ALREADYEXISTS] mailbox INBOX already exists
         C: A008 CREATE foo/bar/zap
-        S: A008 OK CREATE completed
+        S~ A008 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: A682 LIST "" *
         S: * LIST (\\HasNoChildren) "/" INBOX
         S: * LIST (\\HasNoChildren \\Archive) "/" Archive
@@ -185,7 +185,8 @@ async def test_status(alice: Client, store: SqlStore, account: Account) -> None:
         S: * STATUS INBOX (UNSEEN 1 DELETED 1 RECENT 2 UIDVALIDITY {{uidvalidity}})
         S: A043 OK STATUS completed
         C: A044 STATUS INBOX (MAILBOXID)
-        S: A044 BAD STATUS item MAILBOXID is not supported
+        S~ \\* STATUS INBOX \\(MAILBOXID \\(F[0-9a-f]+\\)\\)
+        S: A044 OK STATUS completed
         C: A045 STATUS Nowhere (MESSAGES)
         S: A045 NO [NONEXISTENT] mailbox Nowhere does not exist
         """,
@@ -202,7 +203,7 @@ async def test_rename(alice: Client, store: SqlStore, account: Account) -> None:
         alice,
         """
         C: A1 CREATE foo/bar
-        S: A1 OK CREATE completed
+        S~ A1 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: A684 RENAME foo zowie
         S: A684 OK RENAME completed
         C: A685 LIST "" z*
@@ -250,7 +251,7 @@ async def test_create_special_use(alice: Client) -> None:
         C: t2 CREATE MySpecial (USE (\\All))
         S: t2 NO [USEATTR] cannot create a \\All mailbox
         C: t3 CREATE MyOutbox (USE (\\Sent))
-        S: t3 OK CREATE completed
+        S~ t3 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: t4 LIST "" MyOutbox
         S: * LIST (\\HasNoChildren \\Sent) "/" MyOutbox
         S: t4 OK LIST completed
@@ -263,7 +264,7 @@ async def test_mailbox_names_modified_utf7_and_utf8(alice: Client) -> None:
         alice,
         """
         C: a1 CREATE "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
-        S: a1 OK CREATE completed
+        S~ a1 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed
         C: a2 LIST "~peter/mail/" *
         S: * LIST (\\HasChildren) "/" ~peter/mail/&U,BTFw-
         S: * LIST (\\HasNoChildren) "/" ~peter/mail/&U,BTFw-/&ZeVnLIqe-
@@ -299,6 +300,8 @@ async def test_select_examine_rfc3501(alice: Client, store: SqlStore, account: A
         S: * OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] flags permitted
         S: * OK [UIDVALIDITY {{v}}] UIDs valid
         S: * OK [UIDNEXT 3] predicted next UID
+        S~ \\* OK \\[HIGHESTMODSEQ \\d+\\] highest MODSEQ
+        S~ \\* OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] mailbox ID
         S: A142 OK [READ-WRITE] SELECT completed
         C: A932 EXAMINE INBOX
         S: * FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)
@@ -308,6 +311,8 @@ async def test_select_examine_rfc3501(alice: Client, store: SqlStore, account: A
         S: * OK [PERMANENTFLAGS ()] flags permitted
         S: * OK [UIDVALIDITY {{v}}] UIDs valid
         S: * OK [UIDNEXT 3] predicted next UID
+        S~ \\* OK \\[HIGHESTMODSEQ \\d+\\] highest MODSEQ
+        S~ \\* OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] mailbox ID
         S: A932 OK [READ-ONLY] EXAMINE completed
         C: A933 SELECT nothere
         S: A933 NO [NONEXISTENT] mailbox nothere does not exist
@@ -336,6 +341,8 @@ async def test_select_rev2(alice: Client, store: SqlStore, account: Account) -> 
         S: * OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] flags permitted
         S: * OK [UIDVALIDITY {{v}}] UIDs valid
         S: * OK [UIDNEXT 2] predicted next UID
+        S~ \\* OK \\[HIGHESTMODSEQ \\d+\\] highest MODSEQ
+        S~ \\* OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] mailbox ID
         S: * LIST () "/" INBOX
         S: A142 OK [READ-WRITE] SELECT completed
         C: A143 SELECT Drafts
@@ -345,6 +352,8 @@ async def test_select_rev2(alice: Client, store: SqlStore, account: Account) -> 
         S: * OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\*)] flags permitted
         S: * OK [UIDVALIDITY {{d}}] UIDs valid
         S: * OK [UIDNEXT 1] predicted next UID
+        S~ \\* OK \\[HIGHESTMODSEQ \\d+\\] highest MODSEQ
+        S~ \\* OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] mailbox ID
         S: * LIST () "/" Drafts
         S: A143 OK [READ-WRITE] SELECT completed
         C: A144 UNSELECT

@@ -57,7 +57,7 @@ async def test_id_enable_namespace(alice: Client) -> None:
         S: * ID ("name" "mailkeep" "version" "0.1.0" "vendor" "mailkeep")
         S: a023 OK ID completed
         C: t1 ENABLE IMAP4rev2 CONDSTORE X-GOOD-IDEA
-        S: * ENABLED IMAP4rev2
+        S: * ENABLED IMAP4rev2 CONDSTORE
         S: t1 OK ENABLE completed
         C: t2 ENABLE IMAP4rev2 UTF8=ACCEPT
         S: * ENABLED UTF8=ACCEPT

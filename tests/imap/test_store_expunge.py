@@ -96,6 +96,8 @@ async def test_uid_expunge(alice: Client, store: SqlStore, account: Account) -> 
         S~ .*
         S~ .*
         S~ .*
+        S~ .*
+        S~ .*
         S: A004 OK [READ-ONLY] EXAMINE completed
         C: A005 EXPUNGE
         S: A005 NO the mailbox is read-only (EXAMINE): nothing can be expunged
@@ -107,6 +109,8 @@ async def test_uid_expunge(alice: Client, store: SqlStore, account: Account) -> 
         S: * STATUS INBOX (MESSAGES 3)
         S: A008 OK STATUS completed
         C: A009 SELECT INBOX
+        S~ .*
+        S~ .*
         S~ .*
         S~ .*
         S~ .*

@@ -80,14 +80,25 @@ CAPABILITIES: list[Names] = [
     _always("MULTIAPPEND"),  # RFC 3502
     _always("BINARY"),  # RFC 3516
     _always("UTF8=ACCEPT"),  # RFC 6855
+    _always("CONDSTORE"),  # RFC 7162
+    _always("QRESYNC"),  # RFC 7162
+    _always("OBJECTID"),  # RFC 8474
+    _always("SAVEDATE"),  # RFC 8514
+    _always("PREVIEW"),  # RFC 8970
+    _always("PARTIAL"),  # RFC 9394
 ]
 """In the order shown; an extension appends its entry."""
 
 
-ENABLEABLE: frozenset[str] = frozenset({"IMAP4REV2", "UTF8=ACCEPT"})
+ENABLEABLE: frozenset[str] = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
 """Upper-cased names ENABLE turns on (``ENABLED`` echoes the canonical spelling)."""
 
-CANONICAL: dict[str, str] = {"IMAP4REV2": "IMAP4rev2", "UTF8=ACCEPT": "UTF8=ACCEPT"}
+CANONICAL: dict[str, str] = {
+    "IMAP4REV2": "IMAP4rev2",
+    "UTF8=ACCEPT": "UTF8=ACCEPT",
+    "CONDSTORE": "CONDSTORE",
+    "QRESYNC": "QRESYNC",
+}
 
 
 def capabilities(ctx: Context) -> list[str]:

@@ -57,7 +57,8 @@ def astring(value: bytes, *, utf8: bool = False) -> bytes:
     return string(value, utf8=utf8)
 
 
-Numbers = Iterable[int] | sequence.Ranges
+Numbers = Iterable[int] | sequence.Ranges | bytes
+"""Numbers, merged ranges, or a set already rendered (ESORT keeps the sort order)."""
 
 
 # =============================================================================== status
@@ -164,7 +165,10 @@ METADATA_NOPRIVATE = b"METADATA NOPRIVATE"
 
 
 def _numbers(numbers: Numbers) -> bytes:
-    """Numbers, or already merged ranges (``sequence.Ranges``), as a compact set."""
+    """Numbers, or already merged ranges (``sequence.Ranges``), as a compact set;
+    ``bytes`` are already rendered."""
+    if isinstance(numbers, bytes):
+        return numbers
     if isinstance(numbers, tuple) and numbers and isinstance(numbers[0], tuple):
         return sequence.format_ranges(cast(sequence.Ranges, numbers))
     return sequence.format_numbers(cast(Iterable[int], numbers))

@@ -171,6 +171,10 @@ class SelectedMailbox:
             raise SequenceSetError("no search result was saved ('$' needs SEARCH RETURN (SAVE))")
         return saved
 
+    def uid_positions(self, uids: Iterable[int]) -> Spans:
+        """Index spans of those of ``uids`` (ascending) that are in the view."""
+        return self._positions(uids)
+
     def _positions(self, uids: Iterable[int]) -> Spans:
         spans: Spans = []
         for uid in uids:

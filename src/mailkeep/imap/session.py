@@ -35,7 +35,7 @@ from typing import Protocol, cast
 from mailkeep import errors
 from mailkeep.auth.service import Authenticator
 from mailkeep.config import LimitsConfig
-from mailkeep.imap import capabilities, mutf7, responses
+from mailkeep.imap import capabilities, mutf7, responses, resync, sequence
 from mailkeep.imap import connection as wire
 from mailkeep.imap.commands import Command
 from mailkeep.imap.handlers import base
@@ -507,8 +507,13 @@ class Session:
         if selected is None:
             return
         news = selected.announce(allow_expunge=allow_expunge)
-        for seq in news.expunged:
-            await self.send(responses.expunge(seq))
+        if "QRESYNC" in self.enabled and news.expunged_uids:
+            # RFC 7162 3.2.10: VANISHED replaces EXPUNGE once QRESYNC is enabled.
+            for part in resync.chunks(sequence.compress(news.expunged_uids)):
+                await self.send(responses.vanished(part))
+        else:
+            for seq in news.expunged:
+                await self.send(responses.expunge(seq))
         for seq, state in news.flags:
             await self.send(self.flags_update(seq, state))
         if news.exists is not None:

@@ -20,11 +20,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
+from mailkeep.imap import responses, sequence
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import message_spans, selected_mailbox
+from mailkeep.imap.handlers.condstore import enable_condstore, send_vanished, vanished_earlier
 from mailkeep.imap.handlers.sections import Message, SectionData, Stream
+from mailkeep.imap.selected import SelectedMailbox, Spans
 from mailkeep.mail.flags import SystemFlag
+from mailkeep.store import query as q
 from mailkeep.store.api import FetchField, FlagMode, MessageRow
 
 if TYPE_CHECKING:
@@ -66,6 +69,28 @@ async def _bodystructure(session: Session, m: Message, out: responses.FetchRespo
     out.add("BODYSTRUCTURE", m.row.bodystructure)
 
 
+async def _modseq(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("MODSEQ", responses.modseq_value(m.row.modseq))
+
+
+async def _emailid(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("EMAILID", responses.objectid_value(m.row.email_id or None))
+
+
+async def _threadid(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add("THREADID", responses.objectid_value(m.row.thread_id or None))
+
+
+async def _savedate(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    out.add_date("SAVEDATE", m.row.savedate)
+
+
+async def _preview(session: Session, m: Message, out: responses.FetchResponse) -> None:
+    """RFC 8970 3: the preview stored at delivery; an empty string when the message has
+    no text to preview. It is always available, so ``PREVIEW (LAZY)`` is the same."""
+    out.add_string("PREVIEW", m.row.preview.encode("utf-8"), utf8=session.utf8)
+
+
 def _rfc822(name: str, section: c.Section) -> Render:
     """RFC 3501 6.4.5: RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER]
     and BODY[TEXT] under their own names."""
@@ -87,6 +112,10 @@ ATTRIBUTES: dict[str, tuple[FetchField, bool, Render]] = {
     "RFC822": (_BLOB, True, _rfc822("RFC822", c.Section())),
     "RFC822.HEADER": (FetchField.HEADER, False, _rfc822("RFC822.HEADER", c.Section(text="HEADER"))),
     "RFC822.TEXT": (_PARTS, True, _rfc822("RFC822.TEXT", c.Section(text="TEXT"))),
+    "MODSEQ": (FetchField(0), False, _modseq),  # RFC 7162 3.1.4.1
+    "EMAILID": (FetchField.OBJECTID, False, _emailid),  # RFC 8474 5.1
+    "THREADID": (FetchField.OBJECTID, False, _threadid),  # RFC 8474 5.2
+    "SAVEDATE": (FetchField.SAVEDATE, False, _savedate),  # RFC 8514 4.3
 }
 """Data items without arguments: what to load, whether they set \\Seen, how to render.
 Extensions add theirs (MODSEQ, EMAILID, THREADID, SAVEDATE, ...)."""
@@ -117,6 +146,7 @@ class Plan:
         self.sets_seen = False
         self.renders: list[Render] = []
         self.has_flags = False
+        self.has_modseq = False
         if uid and not any(isinstance(i, c.FetchAttr) and i.name == "UID" for i in items):
             items = (c.FetchAttr("UID"), *items)  # RFC 9051 6.4.9: UID FETCH includes UID
         for item in items:
@@ -131,6 +161,7 @@ class Plan:
                 self.fields |= fields
                 self.sets_seen |= seen
                 self.has_flags |= name == "FLAGS"
+                self.has_modseq |= name == "MODSEQ"
                 self.renders.append(render)
             case c.FetchBody(section=section, partial=partial, peek=peek):
                 self.fields |= _body_fields(section)
@@ -141,7 +172,8 @@ class Plan:
                 self.sets_seen |= not peek and not size
                 self.renders.append(_binary_render(item.response_name(), part, partial, size))
             case c.FetchPreview():
-                raise bad("FETCH item PREVIEW is not supported")
+                self.fields |= FetchField.PREVIEW
+                self.renders.append(_preview)
         if self.sets_seen:
             self.fields |= FetchField.FLAGS
 
@@ -167,11 +199,28 @@ def _binary_render(
 
 @handles(c.Fetch, SELECTED, expunge_ok=False)
 async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
-    if command.changedsince is not None or command.vanished or command.partial is not None:
-        raise bad("FETCH modifiers (CHANGEDSINCE, VANISHED, PARTIAL) are not supported")
     selected = selected_mailbox(session)
+    if command.vanished and "QRESYNC" not in session.enabled:
+        raise bad("VANISHED needs ENABLE QRESYNC first (RFC 7162 3.2.6)")
     spans = message_spans(session, command.sequence, command.uid)
-    plan = Plan(command.items, command.uid)
+    items = command.items
+    if command.changedsince is not None and not any(
+        isinstance(i, c.FetchAttr) and i.name == "MODSEQ" for i in items
+    ):
+        items = (*items, c.FetchAttr("MODSEQ"))  # RFC 7162 3.1.4.1: CHANGEDSINCE shows MODSEQ
+    plan = Plan(items, command.uid)
+    if plan.has_modseq:
+        await enable_condstore(session)  # RFC 7162 3.1: FETCH MODSEQ / CHANGEDSINCE
+    if command.vanished and command.changedsince is not None:
+        # RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, first.
+        known = sequence.resolve(command.sequence, max(selected.uidnext - 1, selected.last_uid))
+        gone = await vanished_earlier(session, selected, command.changedsince, known)
+        if gone:
+            await send_vanished(session, gone, earlier=True)
+    if command.changedsince is not None and spans:
+        spans = await _changed_spans(session, spans, command.changedsince)
+    if command.partial is not None:
+        spans = partial_spans(spans, command.partial)
     mark_seen = plan.sets_seen and not selected.readonly
     missing = False
     for first, uids in selected.batches(spans, BATCH):
@@ -189,8 +238,12 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
             try:
                 for render in plan.renders:
                     await render(session, message, out)
-                if row.uid in newly_seen and not plan.has_flags:
-                    await _flags(session, message, out)
+                if row.uid in newly_seen:
+                    # RFC 9051 6.4.5 (FLAGS), RFC 7162 3.1 (MODSEQ once CONDSTORE is on).
+                    if not plan.has_flags:
+                        await _flags(session, message, out)
+                    if session.condstore and not plan.has_modseq:
+                        await _modseq(session, message, out)
                 await session.send_chunks(out.chunks())
             finally:
                 await message.close()
@@ -199,6 +252,39 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
             "NO", "some of the requested messages no longer exist", responses.EXPUNGEISSUED
         )
     return Result("OK", "FETCH completed")
+
+
+async def _changed_spans(session: Session, spans: Spans, changedsince: int) -> Spans:
+    """The part of ``spans`` whose MODSEQ is above ``changedsince`` (RFC 7162 3.1.4.1),
+    asked of the store in one query rather than by loading every row."""
+    selected = selected_mailbox(session)
+    ranges = tuple((selected.uids[start], selected.uids[stop - 1]) for start, stop in spans)
+    found = await session.store.search(
+        selected.id, q.And((q.Uids(ranges), q.ModseqAtLeast(changedsince + 1)))
+    )
+    # The ranges cover exactly the spans' UIDs: spans are runs of the view.
+    return selected.uid_positions(found)
+
+
+def partial_spans(spans: Spans, partial: tuple[int, int]) -> Spans:
+    """RFC 9394 3.1: the ``first:last`` messages of the set in order (``-1:-n`` counting
+    from the end); the ends may come in either order."""
+    total = SelectedMailbox.span_count(spans)
+    first, last = partial
+    low, high = min(abs(first), abs(last)), max(abs(first), abs(last))
+    if first < 0:
+        low, high = total - high + 1, total - low + 1
+    low, high = max(low, 1), min(high, total)
+    out: Spans = []
+    seen = 0
+    for start, stop in spans:
+        # Positions seen+1 .. seen+(stop-start) of the set are indexes start .. stop-1.
+        a = max(low, seen + 1)
+        b = min(high, seen + stop - start)
+        if a <= b:
+            out.append((start + a - seen - 1, start + b - seen))
+        seen += stop - start
+    return out
 
 
 async def _mark_seen(session: Session, rows: list[MessageRow]) -> tuple[list[MessageRow], set[int]]:
@@ -218,11 +304,13 @@ async def _mark_seen(session: Session, rows: list[MessageRow]) -> tuple[list[Mes
     updated = [
         row
         if row.uid not in states
-        else _with_flags(row, states[row.uid].flags, states[row.uid].keywords)
+        else _with_flags(
+            row, states[row.uid].flags, states[row.uid].keywords, states[row.uid].modseq
+        )
         for row in rows
     ]
     return updated, set(states)
 
 
-def _with_flags(row: MessageRow, flags: int, keywords: tuple[str, ...]) -> MessageRow:
-    return replace(row, flags=flags, keywords=keywords)
+def _with_flags(row: MessageRow, flags: int, keywords: tuple[str, ...], modseq: int) -> MessageRow:
+    return replace(row, flags=flags, keywords=keywords, modseq=modseq)

@@ -23,6 +23,7 @@ from mailkeep import errors
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, handles, no
+from mailkeep.imap.handlers.objectid import mailbox_id
 from mailkeep.store import names
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ async def create(session: Session, tag: str, command: c.Create) -> Result:
         special_use = SPECIAL_USES.get(uses.pop())
         if special_use is None:
             raise no(f"cannot create a {command.special_use[0]} mailbox", responses.USEATTR)
-    await session.store.create_mailbox(session.account_id, name, special_use)
-    return Result("OK", "CREATE completed")
+    mailbox = await session.store.create_mailbox(session.account_id, name, special_use)
+    # RFC 8474 4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return Result("OK", "CREATE completed", responses.mailboxid_code(mailbox_id(mailbox)))
 
 
 @handles(c.Delete, AUTHENTICATED)

@@ -10,6 +10,7 @@ from mailkeep import __version__
 from mailkeep.imap import capabilities, responses
 from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import ANY, AUTHENTICATED, SELECTED, Result, State, handles
+from mailkeep.imap.handlers.condstore import enable_condstore
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
@@ -74,6 +75,9 @@ async def enable(session: Session, tag: str, command: c.Enable) -> Result:
             session.enabled.add(name)
             newly.append(capabilities.CANONICAL.get(name, name))
     await session.send(responses.enabled(newly))
+    if session.enabled & {"CONDSTORE", "QRESYNC"}:
+        # RFC 7162 3.2.3: enabling QRESYNC enables CONDSTORE too.
+        await enable_condstore(session)
     return Result("OK", "ENABLE completed")
 
 

@@ -22,10 +22,12 @@ from mailkeep.imap import commands as c
 from mailkeep.imap import responses, sequence
 from mailkeep.imap.handlers.base import SELECTED, ImapError, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
+from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
 from mailkeep.imap.selected import SelectedMailbox, uid_array
 from mailkeep.imap.sequence import SequenceSetError
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.store import query as q
+from mailkeep.store.api import FetchField
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
@@ -151,8 +153,9 @@ async def _search(session: Session, tag: str, command: c.Search) -> Result:
     if command.charset not in (None, "UTF-8") and "UTF8=ACCEPT" in session.enabled:
         # RFC 6855 3 (erratum 4029): the strings are UTF-8 once UTF8=ACCEPT is on.
         raise bad(f"CHARSET {command.charset} conflicts with UTF8=ACCEPT")
-    if returns is not None and returns.partial is not None:
-        raise bad("SEARCH RETURN (PARTIAL) is not supported")
+    with_modseq = uses_modseq(command.criteria)
+    if with_modseq:
+        await enable_condstore(session)  # RFC 7162 3.1
     compiler = Compiler(selected, session.saved, datetime.now(UTC))
     query = compiler.key(command.criteria)
     uids: list[int] = []
@@ -162,12 +165,17 @@ async def _search(session: Session, tag: str, command: c.Search) -> Result:
     numbers = uids if command.uid else selected.uids_to_seqs(uids)
     what = "UID SEARCH" if command.uid else "SEARCH"
     if returns is None and not session.rev2:
-        await session.send(responses.search(numbers))
+        modseq = await highest_modseq(session, uids) if with_modseq else None
+        await session.send(responses.search(numbers, modseq))
         return Result("OK", f"{what} completed")
     options = set(returns.options) if returns is not None else {"ALL"}
+    partial = returns.partial if returns is not None else None
+    window = partial_window(len(uids), partial) if partial is not None else None
     if "SAVE" in options:
         saved = uids
-        if options & {"MIN", "MAX"} and not options & {"ALL", "COUNT"} and uids:
+        if window is not None:
+            saved = uids[window[0] : window[1]]  # RFC 9394 3.1: SAVE keeps what is returned
+        elif options & {"MIN", "MAX"} and not options & {"ALL", "COUNT"} and uids:
             # RFC 5182 2.1: with MIN/MAX alone, only those messages are saved.
             saved = sorted(
                 {uids[0] for _ in ("MIN",) if "MIN" in options}
@@ -178,13 +186,96 @@ async def _search(session: Session, tag: str, command: c.Search) -> Result:
         if not options:
             return Result("OK", f"{what} completed, result saved")
     await session.send(
-        responses.esearch(
-            tag,
-            uid=command.uid,
-            min=numbers[0] if "MIN" in options and numbers else None,
-            max=numbers[-1] if "MAX" in options and numbers else None,
-            all=sequence.compress(numbers) if "ALL" in options else None,
-            count=len(numbers) if "COUNT" in options else None,
+        await esearch_response(
+            session, tag, command.uid, options, uids, numbers, partial, with_modseq
         )
     )
     return Result("OK", f"{what} completed")
+
+
+def normalized_partial(partial: tuple[int, int]) -> tuple[int, int]:
+    """RFC 9394 3.1: ``4:2`` means ``2:4`` and ``-5:-1`` means ``-1:-5``; answers echo
+    the range in this order."""
+    first, last = partial
+    low, high = sorted((abs(first), abs(last)))
+    return (-low, -high) if first < 0 else (low, high)
+
+
+def partial_window(total: int, partial: tuple[int, int]) -> tuple[int, int]:
+    """The slice ``[start, stop)`` of a ``total``-long result that ``partial`` names:
+    positions counted from 1, or from the end when negative (RFC 9394 3.1)."""
+    low, high = (abs(n) for n in normalized_partial(partial))
+    if partial[0] < 0:
+        return max(total - high, 0), max(total - low + 1, 0)
+    return min(low - 1, total), min(high, total)
+
+
+async def highest_modseq(session: Session, uids: Sequence[int]) -> int | None:
+    """The highest MODSEQ of ``uids`` (RFC 7162 3.1.5: shown with a SEARCH MODSEQ
+    result); None when there are none."""
+    selected = selected_mailbox(session)
+    highest: int | None = None
+    for i in range(0, len(uids), 1000):
+        rows = await session.store.fetch(selected.id, uids[i : i + 1000], FetchField(0))
+        for row in rows:
+            highest = row.modseq if highest is None else max(highest, row.modseq)
+    return highest
+
+
+async def esearch_response(
+    session: Session,
+    tag: str,
+    uid: bool,
+    options: set[str],
+    uids: Sequence[int],
+    numbers: Sequence[int],
+    partial: tuple[int, int] | None,
+    with_modseq: bool,
+    *,
+    ordered: bool = False,
+) -> bytes:
+    """``* ESEARCH`` for SEARCH and SORT (RFC 4731, RFC 5267 ESORT, RFC 9394 PARTIAL).
+
+    ``uids``/``numbers``: the result as UIDs and as the numbers to show, in the same
+    order: ascending for SEARCH, sort order for SORT (``ordered``: ALL and PARTIAL keep
+    that order, and MIN/MAX are the first and last sorted message, RFC 5267 3.2). With the
+    MODSEQ key, the highest MODSEQ of the messages being returned is added (RFC 7162
+    3.1.5: only MIN's and MAX's with those alone)."""
+    window = partial_window(len(uids), partial) if partial is not None else None
+    shown: Sequence[int] | None = None
+    returned: list[int] = []
+    if "ALL" in options or "COUNT" in options:
+        returned = list(uids)
+    if window is not None:
+        returned += uids[window[0] : window[1]]
+    if uids and "MIN" in options:
+        returned.append(uids[0])
+    if uids and "MAX" in options:
+        returned.append(uids[-1])
+    modseq = await highest_modseq(session, sorted(set(returned))) if with_modseq else None
+    if "ALL" in options:
+        shown = numbers
+    all_: responses.Numbers | None = None
+    if shown is not None:
+        all_ = _ordered(shown) if ordered else sequence.compress(shown)
+    part: tuple[tuple[int, int], responses.Numbers] | None = None
+    if partial is not None and window is not None:
+        inside = numbers[window[0] : window[1]]
+        part = (
+            normalized_partial(partial),
+            _ordered(inside) if ordered else sequence.compress(inside),
+        )
+    return responses.esearch(
+        tag,
+        uid=uid,
+        min=numbers[0] if "MIN" in options and numbers else None,
+        max=numbers[-1] if "MAX" in options and numbers else None,
+        all=all_,
+        count=len(numbers) if "COUNT" in options else None,
+        partial=part,
+        modseq=modseq,
+    )
+
+
+def _ordered(numbers: Sequence[int]) -> bytes:
+    return sequence.format_ordered(numbers)

@@ -14,6 +14,8 @@ from mailkeep import errors
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, bad, handles
+from mailkeep.imap.handlers.condstore import resynchronise
+from mailkeep.imap.handlers.objectid import mailbox_id
 from mailkeep.imap.selected import SelectedMailbox
 from mailkeep.mail.flags import SYSTEM_FLAG_NAMES
 
@@ -25,8 +27,9 @@ SYSTEM_FLAGS = list(SYSTEM_FLAG_NAMES.values())
 
 
 async def _select(session: Session, tag: str, command: c.Select) -> Result:
-    if command.condstore or command.qresync is not None:
-        raise bad("SELECT parameters CONDSTORE and QRESYNC are not supported")
+    if command.qresync is not None and "QRESYNC" not in session.enabled:
+        # RFC 7162 3.2.5: QRESYNC parameters without ENABLE QRESYNC are a BAD command.
+        raise bad("ENABLE QRESYNC before using the QRESYNC parameter")
     readonly = command.readonly
     name = session.mailbox_name(command.mailbox)
     if session.selected is not None:
@@ -48,6 +51,8 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
         recent=[(snapshot.recent_from_uid, mailbox.uidnext - 1)],
     )
     session.select(selected)
+    if command.condstore:
+        session.condstore = True  # RFC 7162 3.1: HIGHESTMODSEQ is sent below anyway
     await session.send(responses.flags(SYSTEM_FLAGS))
     await session.send(responses.exists(selected.count))
     if not session.rev2:
@@ -70,8 +75,17 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
     await session.send(
         responses.untagged("OK", "predicted next UID", responses.uidnext(mailbox.uidnext))
     )
+    # RFC 7162 3.1.2.1: every mailbox has MODSEQs, so HIGHESTMODSEQ is always sent.
+    await session.send(
+        responses.untagged("OK", "highest MODSEQ", responses.highestmodseq(selected.modseq))
+    )
+    await session.send(
+        responses.untagged("OK", "mailbox ID", responses.mailboxid_code(mailbox_id(mailbox)))
+    )
     if session.rev2:
         await session.send(responses.list_([], "/", mailbox.name, utf8=session.utf8))
+    if command.qresync is not None:
+        await resynchronise(session, selected, command.qresync)
     what = "EXAMINE" if readonly else "SELECT"
     code = responses.READ_ONLY if readonly else responses.READ_WRITE
     return Result("OK", f"{what} completed", code)

@@ -15,6 +15,7 @@ from mailkeep import errors
 from mailkeep.imap import commands as c
 from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles
+from mailkeep.imap.handlers.condstore import enable_condstore
 from mailkeep.store import query
 from mailkeep.store.api import Mailbox, MailboxStatus
 
@@ -114,6 +115,8 @@ async def status_response(session: Session, mailbox: Mailbox, items: Sequence[st
 @handles(c.Status, AUTHENTICATED)
 async def status(session: Session, tag: str, command: c.Status) -> Result:
     check_items(command.items)
+    if "HIGHESTMODSEQ" in command.items:
+        await enable_condstore(session)  # RFC 7162 3.1
     name = session.mailbox_name(command.mailbox)
     mailbox = await session.store.get_mailbox(session.account_id, name)
     if mailbox is None:

@@ -15,6 +15,7 @@ from mailkeep.imap import commands as c
 from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import SELECTED, Result, handles, no
 from mailkeep.imap.handlers.common import client_flags, message_spans, selected_mailbox
+from mailkeep.imap.handlers.condstore import enable_condstore
 from mailkeep.store.api import FetchField, FlagMode
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
     flags, keywords = client_flags(command.flags)
     uids = selected.span_uids(spans)
     what = "UID STORE" if command.uid else "STORE"
+    if command.unchangedsince is not None:
+        await enable_condstore(session)  # RFC 7162 3.1
     if not uids:
         return Result("OK", f"{what} completed")
     result = await session.store.store_flags(
@@ -47,18 +50,25 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
     for state in result.change.changed:
         selected.reported(state.uid, state.modseq)
     gone = any(selected.is_expunged(uid) for uid in uids)
-    if not command.silent:
+    refused = set(result.failed_unchangedsince)
+    changed = {state.uid for state in result.change.changed}
+    if not command.silent or (command.unchangedsince is not None and changed):
         for first, batch in selected.batches(spans, BATCH):
             rows = await session.store.fetch(selected.id, batch, FetchField.FLAGS)
             position = 0
             for row in rows:
                 while batch[position] != row.uid:
                     position += 1
+                if row.uid in refused or (command.silent and row.uid not in changed):
+                    continue
                 out = responses.FetchResponse(first + position + 1)
-                out.add("FLAGS", session.flag_list(row.flags, row.keywords, row.uid))
-                if command.uid:
+                if not command.silent:
+                    out.add("FLAGS", session.flag_list(row.flags, row.keywords, row.uid))
+                if command.uid or session.condstore:
                     out.add_number("UID", row.uid)
                 if session.condstore:
+                    # RFC 7162 3.1.3: even .SILENT reports the new MODSEQ of a
+                    # conditional STORE.
                     out.add("MODSEQ", responses.modseq_value(row.modseq))
                 await session.send(out.to_bytes())
                 selected.reported(row.uid, row.modseq)
