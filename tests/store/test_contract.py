@@ -17,8 +17,15 @@ from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.message import parse
 from mailkeep.store import query as q
 from mailkeep.store.api import Account, FetchField, FlagMode, Mailbox
-from mailkeep.store.changes import ChangeSet, MailboxEvent
+from mailkeep.store.changes import (
+    SERVER_CHANNEL,
+    ChangeSet,
+    MailboxEvent,
+    MetadataChanged,
+    RightsChanged,
+)
 from mailkeep.store.hub import Listener
+from mailkeep.store.metadata import TooManyEntries
 from mailkeep.store.sqlstore import SqlStore
 
 from ._support import msg, new, raw_message
@@ -1359,3 +1366,226 @@ async def test_maildrop_lock_is_exclusive(store: SqlStore) -> None:
             assert other
     async with store.maildrop_lock(alice.id) as again:
         assert again
+
+
+# ---------------------------------------------------------------------------- sharing
+
+
+async def test_acl_entries_are_set_modified_listed_and_removed(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    assert await store.get_acl(inbox.id) == []
+    assert await store.set_acl(inbox.id, "bob@example.org", "rlwsi") == "lrswi"
+    assert await store.set_acl(inbox.id, "anyone", "l") == "l"
+    assert await store.set_acl(inbox.id, "bob@example.org", "te", FlagMode.ADD) == "lrswite"
+    assert await store.set_acl(inbox.id, "bob@example.org", "wq", FlagMode.REMOVE) == "lrsite"
+    assert await store.get_acl(inbox.id) == [("anyone", "l"), ("bob@example.org", "lrsite")]
+    assert await store.acl_rights(inbox.id, ["bob@example.org", "carol@example.org"]) == [
+        ("bob@example.org", "lrsite")
+    ]
+    # An entry left with no rights is gone; deleting twice says so.
+    assert await store.set_acl(inbox.id, "anyone", "") == ""
+    assert await store.delete_acl(inbox.id, "bob@example.org")
+    assert not await store.delete_acl(inbox.id, "bob@example.org")
+    assert await store.get_acl(inbox.id) == []
+    gone = await store.create_mailbox(alice.id, "Gone")
+    await store.delete_mailbox(gone.id)
+    with pytest.raises(NotFound):
+        await store.set_acl(gone.id, "bob@example.org", "lr")
+
+
+async def test_grants_list_mailboxes_shared_with_an_identifier(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    carol = await make_account(store, "carol@example.org")
+    work = await store.create_mailbox(alice.id, "Work")
+    notes = await store.create_mailbox(carol.id, "Notes")
+    await store.set_acl(work.id, "bob@example.org", "lr")
+    await store.set_acl(notes.id, "anyone", "l")
+    await store.set_acl(inbox.id, "dave@example.org", "lr")
+    grants = await store.list_grants(["bob@example.org", "anyone"])
+    assert [(g.owner, g.mailbox.name, g.identifier, g.rights) for g in grants] == [
+        ("alice@example.org", "Work", "bob@example.org", "lr"),
+        ("carol@example.org", "Notes", "anyone", "l"),
+    ]
+    assert grants[0].mailbox == work
+    assert await store.list_grants([]) == []
+
+
+async def test_new_mailboxes_inherit_their_parents_acl(store: SqlStore) -> None:
+    alice, _ = await setup_inbox(store)
+    team = await store.create_mailbox(alice.id, "Team")
+    await store.set_acl(team.id, "bob@example.org", "lrswik")
+    child = await store.create_mailbox(alice.id, "Team/Plans/2030")
+    parent = await mailbox(store, alice, "Team/Plans")
+    for box in (parent, child):
+        assert await store.get_acl(box.id) == [("bob@example.org", "lrswik")]
+    top = await store.create_mailbox(alice.id, "Elsewhere")
+    assert await store.get_acl(top.id) == []
+    # Renaming keeps the list (RFC 4314 4: RENAME does not change ACLs).
+    await store.rename_mailbox(alice.id, "Team", "Crew")
+    renamed = await mailbox(store, alice, "Crew/Plans/2030")
+    assert await store.get_acl(renamed.id) == [("bob@example.org", "lrswik")]
+
+
+async def test_deleting_removes_acl_entries_and_annotations(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org")
+    work = await store.create_mailbox(alice.id, "Work")
+    bob_box = await mailbox(store, bob)
+    await store.set_acl(work.id, "bob@example.org", "lr")
+    await store.set_acl(inbox.id, "bob@example.org", "lr")
+    await store.set_acl(bob_box.id, "alice@example.org", "lr")
+    await store.set_metadata(work.id, alice.id, [("/shared/comment", b"w")], max_entries=10)
+    await store.set_metadata(inbox.id, bob.id, [("/private/comment", b"b")], max_entries=10)
+    await store.set_metadata(None, bob.id, [("/private/vendor/x", b"1")], max_entries=10)
+    await store.delete_mailbox(work.id)
+    assert [g.mailbox.name for g in await store.list_grants(["bob@example.org"])] == ["INBOX"]
+    assert await store.list_metadata(work.id, alice.id) == []
+    await store.delete_account(bob.id)
+    # Rights granted to bob and bob's private annotations of alice's INBOX are gone.
+    assert await store.get_acl(inbox.id) == []
+    assert await store.list_metadata(inbox.id, bob.id) == []
+    assert await store.list_metadata(None, bob.id) == []
+    await store.delete_account(alice.id)
+    assert await store.list_grants(["alice@example.org", "bob@example.org"]) == []
+
+
+async def test_acl_changes_are_published_to_owner_and_grantee(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org")
+    owner, grantee, other = Listener(), Listener(), Listener()
+    store.hub.watch_account(alice.id, owner)
+    store.hub.watch_account(bob.id, grantee)
+    store.hub.watch_mailbox(inbox.id, other)
+    await store.set_acl(inbox.id, "bob@example.org", "lr")
+    await store.set_acl(inbox.id, "bob@example.org", "lr")  # no change: nothing published
+    await store.set_acl(inbox.id, "nobody@example.org", "l")
+    expected_owner = [
+        RightsChanged(alice.id, inbox.id, "bob@example.org"),
+        RightsChanged(alice.id, inbox.id, "nobody@example.org"),
+    ]
+    assert owner.drain() == expected_owner
+    assert grantee.drain() == [RightsChanged(bob.id, inbox.id, "bob@example.org")]
+    assert other.drain() == [
+        RightsChanged(alice.id, inbox.id, "bob@example.org"),
+        RightsChanged(bob.id, inbox.id, "bob@example.org"),
+        RightsChanged(alice.id, inbox.id, "nobody@example.org"),
+    ]
+    await store.delete_acl(inbox.id, "bob@example.org")
+    assert grantee.drain() == [RightsChanged(bob.id, inbox.id, "bob@example.org")]
+
+
+async def test_mailbox_events_name_their_mailbox_for_its_watchers(store: SqlStore) -> None:
+    alice, _ = await setup_inbox(store)
+    work = await store.create_mailbox(alice.id, "Work")
+    watcher = Listener()
+    store.hub.watch_mailbox(work.id, watcher)
+    await store.rename_mailbox(alice.id, "Work", "Job")
+    await store.create_mailbox(alice.id, "Unrelated")
+    await store.delete_mailbox(work.id)
+    events = [c for c in watcher.drain() if isinstance(c, MailboxEvent)]
+    assert [(e.kind, e.name, e.old_name, e.mailbox_id) for e in events] == [
+        ("renamed", "Job", "Work", work.id),
+        ("deleted", "Job", None, work.id),
+    ]
+
+
+async def test_metadata_private_and_shared_entries(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org")
+    changed = await store.set_metadata(
+        inbox.id,
+        alice.id,
+        [("/shared/comment", b"team inbox"), ("/private/comment", b"mine\x00binary")],
+        max_entries=10,
+    )
+    assert changed == ["/shared/comment", "/private/comment"]
+    await store.set_metadata(inbox.id, bob.id, [("/private/comment", b"bob's")], max_entries=10)
+    assert await store.list_metadata(inbox.id, alice.id) == [
+        ("/private/comment", b"mine\x00binary"),
+        ("/shared/comment", b"team inbox"),
+    ]
+    assert await store.list_metadata(inbox.id, bob.id) == [
+        ("/private/comment", b"bob's"),
+        ("/shared/comment", b"team inbox"),
+    ]
+    # Setting the same value changes nothing; None removes; removing nothing is fine.
+    assert (
+        await store.set_metadata(
+            inbox.id, alice.id, [("/shared/comment", b"team inbox")], max_entries=10
+        )
+        == []
+    )
+    assert await store.set_metadata(
+        inbox.id, alice.id, [("/shared/comment", None), ("/shared/absent", None)], max_entries=10
+    ) == ["/shared/comment"]
+    assert await store.list_metadata(inbox.id, bob.id) == [("/private/comment", b"bob's")]
+
+
+async def test_metadata_limit_refuses_the_whole_command(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    await store.set_metadata(
+        inbox.id, alice.id, [(f"/shared/e{i}", b"x") for i in range(3)], max_entries=4
+    )
+    with pytest.raises(TooManyEntries):
+        await store.set_metadata(
+            inbox.id, alice.id, [("/shared/e9", b"y"), ("/shared/e8", b"z")], max_entries=4
+        )
+    assert [e for e, _ in await store.list_metadata(inbox.id, alice.id)] == [
+        "/shared/e0",
+        "/shared/e1",
+        "/shared/e2",
+    ]
+    # Private entries are counted apart, per user; replacing one adds nothing.
+    await store.set_metadata(inbox.id, alice.id, [("/private/p", b"1")], max_entries=4)
+    await store.set_metadata(inbox.id, alice.id, [("/shared/e0", b"new")], max_entries=3)
+
+
+async def test_server_metadata(store: SqlStore) -> None:
+    alice, _ = await setup_inbox(store)
+    bob = await make_account(store, "bob@example.org")
+    listener, server = Listener(), Listener()
+    store.hub.watch_account(bob.id, listener)
+    store.hub.watch_account(SERVER_CHANNEL, server)
+    try:
+        await store.set_metadata(None, alice.id, [("/shared/admin", b"mailto:a@x")], max_entries=5)
+        await store.set_metadata(None, bob.id, [("/private/vendor/x/y", b"1")], max_entries=5)
+        assert await store.list_metadata(None, bob.id) == [
+            ("/private/vendor/x/y", b"1"),
+            ("/shared/admin", b"mailto:a@x"),
+        ]
+        assert await store.list_metadata(None, alice.id) == [("/shared/admin", b"mailto:a@x")]
+        assert server.drain() == [MetadataChanged(SERVER_CHANNEL, None, ("/shared/admin",))]
+        assert listener.drain() == [
+            MetadataChanged(bob.id, None, ("/private/vendor/x/y",), private_to=bob.id)
+        ]
+    finally:
+        # Server entries belong to no account: leave the store as the next test expects.
+        await store.set_metadata(None, alice.id, [("/shared/admin", None)], max_entries=5)
+
+
+async def test_flag_rights_mask_store_and_copy(store: SqlStore) -> None:
+    alice, inbox = await setup_inbox(store)
+    other = await store.create_mailbox(alice.id, "Other")
+    await store.append(inbox.id, [msg("one", flags=SEEN | DELETED, keywords=("$Work",))])
+    # Only \Seen may change: \Deleted and the keyword stay whatever the mode.
+    await store.store_flags(
+        inbox.id, [1], FlagMode.REPLACE, FLAGGED, ["$New"], flag_mask=SEEN, keywords_allowed=False
+    )
+    (row,) = await store.fetch(inbox.id, [1], FetchField.FLAGS)
+    assert (row.flags, row.keywords) == (DELETED, ("$Work",))
+    await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN | FLAGGED, [], flag_mask=SEEN)
+    (row,) = await store.fetch(inbox.id, [1], FetchField.FLAGS)
+    assert row.flags == SEEN | DELETED
+    result = await store.copy(inbox.id, [1], other.id, flag_mask=SEEN, keywords_allowed=False)
+    (copied,) = await store.fetch(other.id, list(result.target_uids), FetchField.FLAGS)
+    assert (copied.flags, copied.keywords) == (SEEN, ())
+    assert result.changes[0].appended[0].flags == SEEN
+
+
+async def test_status_reports_the_size_of_deleted_messages(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    await store.append(inbox.id, [msg("a"), msg("bb", flags=DELETED), msg("ccc", flags=DELETED)])
+    rows = await store.fetch(inbox.id, [1, 2, 3], FetchField.SIZE)
+    status = await store.mailbox_status(inbox.id)
+    assert status.deleted == 2
+    assert status.deleted_size == rows[1].size + rows[2].size

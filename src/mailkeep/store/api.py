@@ -71,6 +71,19 @@ class Mailbox:
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """One access control entry (RFC 4314) with its mailbox and the mailbox's owner:
+    what a grantee needs to list the mailboxes shared with it."""
+
+    mailbox: Mailbox
+    owner: str
+    """The owner account's address."""
+    identifier: str
+    rights: str
+    """RFC 4314 rights letters, in the order ``lrswipkxtea``."""
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxStatus:
     mailbox: Mailbox
     messages: int
@@ -78,6 +91,8 @@ class MailboxStatus:
     deleted: int
     size: int
     """Sum of RFC822.SIZE of the messages (STATUS SIZE, RFC 8438)."""
+    deleted_size: int = 0
+    """Sum of RFC822.SIZE of the \\Deleted messages (STATUS DELETED-STORAGE, RFC 9208)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,23 @@ class MessageRow:
     savedate: datetime | None = None
     downloaded_at: datetime | None = None
     """When POP3 first downloaded the message (RETR), for retention policies."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHeaders:
+    """What THREAD needs of one message (RFC 5256), as stored at delivery."""
+
+    uid: int
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    subject: str
+    """Decoded and casefolded."""
+    base_subject: str
+    """RFC 5256 2.1 base subject, casefolded."""
+    date: int
+    """Sent date (RFC 5256 2.2) in seconds since the epoch; the internal date when the
+    message has no valid Date header."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +318,13 @@ class Store(Protocol):
         keywords: Sequence[str],
         *,
         unchanged_since: int | None = None,
-    ) -> FlagResult: ...
+        flag_mask: int = -1,
+        keywords_allowed: bool = True,
+    ) -> FlagResult:
+        """Change the flags of ``uids``; system flags outside ``flag_mask`` and, unless
+        ``keywords_allowed``, keywords stay as they are (ACL rights, RFC 4314 4)."""
+        ...
+
     async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> ChangeSet:
         """Expunge the \\Deleted messages (all of them, or those among ``uids``)."""
         ...
@@ -296,13 +334,72 @@ class Store(Protocol):
         ...
 
     async def copy(
-        self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
-    ) -> CopyResult: ...
+        self,
+        source_id: int,
+        uids: Sequence[int],
+        target_id: int,
+        *,
+        move: bool = False,
+        flag_mask: int = -1,
+        keywords_allowed: bool = True,
+    ) -> CopyResult:
+        """Copy (or move) in one transaction; the copies keep only the system flags in
+        ``flag_mask`` and, if ``keywords_allowed``, their keywords."""
+        ...
+
     async def search(self, mailbox_id: int, query: Query) -> list[int]:
         """UIDs of the messages matching ``query``, ascending."""
         ...
 
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
+    async def thread_headers(self, mailbox_id: int, uids: Sequence[int]) -> list[ThreadHeaders]:
+        """THREAD's data for those of ``uids`` that exist, ascending by UID."""
+        ...
+
+    # access control lists (RFC 4314): entries granted to others; the owner's rights are
+    # implicit and never stored. Identifiers are account addresses, ``anyone`` or
+    # ``authenticated``.
+    async def get_acl(self, mailbox_id: int) -> list[tuple[str, str]]:
+        """(identifier, rights) of every entry of the mailbox, by identifier."""
+        ...
+
+    async def acl_rights(
+        self, mailbox_id: int, identifiers: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """The mailbox's entries for any of ``identifiers``."""
+        ...
+
+    async def list_grants(self, identifiers: Sequence[str]) -> list[Grant]:
+        """Every entry for any of ``identifiers`` in any account, by owner and name."""
+        ...
+
+    async def set_acl(
+        self, mailbox_id: int, identifier: str, rights: str, mode: FlagMode = FlagMode.REPLACE
+    ) -> str:
+        """Replace, add or remove rights (an entry left empty goes); returns the
+        identifier's rights afterwards."""
+        ...
+
+    async def delete_acl(self, mailbox_id: int, identifier: str) -> bool: ...
+
+    # annotations (RFC 5464): of a mailbox, or of the server (``mailbox_id`` None).
+    # Entry names are full and lower-cased (``/private/comment``); /private entries
+    # belong to ``user_id``.
+    async def list_metadata(self, mailbox_id: int | None, user_id: int) -> list[tuple[str, bytes]]:
+        """The shared entries and ``user_id``'s private ones, by name."""
+        ...
+
+    async def set_metadata(
+        self,
+        mailbox_id: int | None,
+        user_id: int,
+        entries: Sequence[tuple[str, bytes | None]],
+        *,
+        max_entries: int,
+    ) -> list[str]:
+        """Set (None: remove) all entries or none; raises ``metadata.TooManyEntries``
+        past ``max_entries`` per mailbox and owner. Returns the names that changed."""
+        ...
 
     # POP3
     async def mark_downloaded(self, mailbox_id: int, uids: Sequence[int]) -> None: ...

@@ -52,6 +52,43 @@ class MailboxEvent:
     """``created``, ``deleted``, ``renamed``, ``subscribed``, ``unsubscribed``."""
     name: str
     old_name: str | None = None
+    mailbox_id: int | None = None
+    """The mailbox concerned (None for subscriptions, which are names): sessions of other
+    accounts watching it (a shared mailbox) hear of it too."""
 
 
-Change = ChangeSet | MailboxTouched | MailboxEvent
+@dataclass(frozen=True, slots=True)
+class RightsChanged:
+    """An entry of a mailbox's access control list changed (RFC 4314).
+
+    Published to the owner's account and, when the identifier is an account, to that
+    account too (``account_id`` is then the grantee's): NOTIFY counts gaining or losing
+    the ``l`` right as the mailbox appearing or disappearing (RFC 5465 5.4).
+    """
+
+    account_id: int
+    mailbox_id: int
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged:
+    """Annotations changed (RFC 5464), for NOTIFY's MailboxMetadataChange and
+    ServerMetadataChange (RFC 5465 5.6, 5.7).
+
+    ``account_id`` is the mailbox owner's; for server annotations it is the user's
+    (``/private``) or ``SERVER_CHANNEL`` (``/shared``, every session may hear of it).
+    ``private_to`` names the only account that may be told of ``/private`` entries.
+    """
+
+    account_id: int
+    mailbox_id: int | None
+    entries: tuple[str, ...]
+    private_to: int | None = None
+
+
+SERVER_CHANNEL = 0
+"""The hub's account key for changes of the server itself (account ids start at 1)."""
+
+
+Change = ChangeSet | MailboxTouched | MailboxEvent | RightsChanged | MetadataChanged

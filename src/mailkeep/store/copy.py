@@ -2,6 +2,7 @@
 
 Rows are copied as they are, ids included: UIDVALIDITY, UIDs, flags, MODSEQs,
 HIGHESTMODSEQ, the expunge log (QRESYNC VANISHED keeps working), subscriptions, settings,
+access control lists and annotations,
 credentials, quota and usage, POP3 download times (POP3 UIDLs are made of UIDVALIDITY and
 UID, so they stay too), EMAILID and THREADID (content ids) and the stored parse of every
 message (ENVELOPE, BODYSTRUCTURE are byte-identical). Message bodies are copied blob by
@@ -125,6 +126,8 @@ TABLES = (
         ),
     ),
     Table("expunged", ("mailbox_id", "uid"), ("mailbox_id", "uid", "modseq", "at")),
+    Table("acl", ("mailbox_id", "identifier"), ("mailbox_id", "identifier", "rights")),
+    Table("metadata", ("id",), ("id", "mailbox_id", "account_id", "entry", "value")),
 )
 
 _KNOWN_TABLES = {
@@ -145,7 +148,7 @@ _KNOWN_TABLES = {
     "blob_chunks",
     "contents_text",
 }
-_SEQUENCES = ("accounts", "mailboxes", "contents")
+_SEQUENCES = ("accounts", "mailboxes", "contents", "metadata")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,14 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 
-from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MailboxTouched
+from mailkeep.store.changes import (
+    Change,
+    ChangeSet,
+    MailboxEvent,
+    MailboxTouched,
+    MetadataChanged,
+    RightsChanged,
+)
 
 
 class Listener:
@@ -58,9 +65,14 @@ class Hub:
     def publish(self, changes: Iterable[Change]) -> None:
         for change in changes:
             targets: set[Listener] = set(self._by_account.get(change.account_id, ()))
-            if isinstance(change, ChangeSet | MailboxTouched):
+            if isinstance(change, ChangeSet | MailboxTouched | RightsChanged):
                 targets.update(self._by_mailbox.get(change.mailbox_id, ()))
-            elif not isinstance(change, MailboxEvent):  # pragma: no cover - exhaustive
+            elif isinstance(change, MailboxEvent | MetadataChanged):
+                # Watchers of a shared mailbox hear of its renaming, deletion and
+                # annotations even when they watch another account.
+                if change.mailbox_id is not None:
+                    targets.update(self._by_mailbox.get(change.mailbox_id, ()))
+            else:  # pragma: no cover - exhaustive
                 raise TypeError(change)
             for listener in targets:
                 listener.deliver(change)

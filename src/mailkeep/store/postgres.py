@@ -546,7 +546,9 @@ class PostgresEngine:
         if note["k"] == "touched":
             change = MailboxTouched(note["a"], note["m"], note["h"])
         else:
-            change = MailboxEvent(note["a"], note["k"], note["name"], note.get("old"))
+            change = MailboxEvent(
+                note["a"], note["k"], note["name"], note.get("old"), mailbox_id=note.get("m")
+            )
         self._publish([change])
 
     def _on_lost(self, connection: Connection) -> None:

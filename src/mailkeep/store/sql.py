@@ -31,6 +31,7 @@ from mailkeep.store.api import (
     Mailbox,
     MailboxStatus,
     MessageRow,
+    ThreadHeaders,
 )
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
 from mailkeep.store.ops import (
@@ -179,11 +180,15 @@ def list_accounts_tx() -> Tx[list[Account]]:
 @replayable
 def delete_account_tx(account_id: int, now: int) -> Tx[list[Change]]:
     rows = yield All("SELECT id FROM mailboxes WHERE account_id = ?", (account_id,))
-    if not (yield One("SELECT 1 FROM accounts WHERE id = ?", (account_id,))):
+    account = yield One("SELECT address FROM accounts WHERE id = ?", (account_id,))
+    if not account:
         raise NotFound("no such account")
     events: list[Change] = []
     for (mailbox_id,) in rows:
         events += yield from delete_mailbox_tx(mailbox_id, now)
+    # Rights granted to the account and its private annotations of others' mailboxes.
+    yield Exec("DELETE FROM acl WHERE identifier = ?", (account[0],))
+    yield Exec("DELETE FROM metadata WHERE account_id = ?", (account_id,))
     yield Exec("DELETE FROM accounts WHERE id = ?", (account_id,))
     return events
 
@@ -270,6 +275,11 @@ def _mailbox(row: Row) -> Mailbox:
     return Mailbox(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
+MAILBOX_COLUMNS = _MAILBOX
+"""The columns ``mailbox_from_row`` reads, for queries of other store modules."""
+mailbox_from_row = _mailbox
+
+
 def list_mailboxes_tx(account_id: int) -> Tx[list[Mailbox]]:
     rows = yield All(
         f"SELECT {_MAILBOX} FROM mailboxes WHERE account_id = ? ORDER BY name", (account_id,)
@@ -320,10 +330,10 @@ def create_mailbox_tx(
     events: list[Change] = []
     for parent in names.parents(name):
         if (yield from get_mailbox_tx(account_id, parent)) is None:
-            yield from _insert_mailbox(account_id, parent, None, now)
-            events.append(MailboxEvent(account_id, "created", parent))
+            created = yield from _insert_mailbox(account_id, parent, None, now)
+            events.append(MailboxEvent(account_id, "created", parent, mailbox_id=created.id))
     mailbox = yield from _insert_mailbox(account_id, name, special_use, now)
-    events.append(MailboxEvent(account_id, "created", name))
+    events.append(MailboxEvent(account_id, "created", name, mailbox_id=mailbox.id))
     return mailbox, events
 
 
@@ -334,7 +344,18 @@ def _insert_mailbox(account_id: int, name: str, special_use: str | None, now: in
         f" VALUES (?, ?, ?, ?, ?) RETURNING {_MAILBOX}",
         (account_id, name, uidvalidity, special_use, now),
     )
-    return _mailbox(row)
+    mailbox = _mailbox(row)
+    parents = names.parents(name)
+    if parents:
+        # RFC 4314 4: a new mailbox inherits the access control list of its parent, so
+        # that what a grantee creates in a shared folder stays visible to them.
+        yield Exec(
+            "INSERT INTO acl (mailbox_id, identifier, rights) SELECT ?, a.identifier, a.rights"
+            " FROM acl a JOIN mailboxes p ON p.id = a.mailbox_id"
+            " WHERE p.account_id = ? AND p.name = ?",
+            (mailbox.id, account_id, parents[-1]),
+        )
+    return mailbox
 
 
 @replayable
@@ -346,8 +367,11 @@ def delete_mailbox_tx(mailbox_id: int, now: int) -> Tx[list[Change]]:
     yield from _release_contents([r[0] for r in rows], now)
     yield from _add_usage(mailbox.account_id, -sum(r[1] for r in rows), -len(rows))
     yield Exec("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
+    # RFC 4314 4: DELETE deletes the mailbox's ACL; its annotations go with it (RFC 5464).
+    yield Exec("DELETE FROM acl WHERE mailbox_id = ?", (mailbox_id,))
+    yield Exec("DELETE FROM metadata WHERE mailbox_id = ?", (mailbox_id,))
     yield Exec("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
-    return [MailboxEvent(mailbox.account_id, "deleted", mailbox.name)]
+    return [MailboxEvent(mailbox.account_id, "deleted", mailbox.name, mailbox_id=mailbox_id)]
 
 
 @replayable
@@ -379,15 +403,15 @@ def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[
     events: list[Change] = []
     for parent in names.parents(new):
         if (yield from get_mailbox_tx(account_id, parent)) is None:
-            yield from _insert_mailbox(account_id, parent, None, now)
-            events.append(MailboxEvent(account_id, "created", parent))
+            created = yield from _insert_mailbox(account_id, parent, None, now)
+            events.append(MailboxEvent(account_id, "created", parent, mailbox_id=created.id))
     for mailbox_id, name, target in moves:
         yield Exec("UPDATE mailboxes SET name = ? WHERE id = ?", (target, mailbox_id))
         yield Exec(
             "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
             (target, account_id, name),
         )
-        events.append(MailboxEvent(account_id, "renamed", target, name))
+        events.append(MailboxEvent(account_id, "renamed", target, name, mailbox_id=mailbox_id))
     return events
 
 
@@ -441,11 +465,12 @@ def mailbox_status_tx(mailbox_id: int) -> Tx[MailboxStatus]:
     row = yield One(
         "SELECT count(*), coalesce(sum(size), 0),"
         " coalesce(sum(CASE WHEN flags & 1 = 0 THEN 1 ELSE 0 END), 0),"
-        " coalesce(sum(CASE WHEN flags & 8 <> 0 THEN 1 ELSE 0 END), 0)"
+        " coalesce(sum(CASE WHEN flags & 8 <> 0 THEN 1 ELSE 0 END), 0),"
+        " coalesce(sum(CASE WHEN flags & 8 <> 0 THEN size ELSE 0 END), 0)"
         " FROM messages WHERE mailbox_id = ?",
         (mailbox_id,),
     )
-    return MailboxStatus(mailbox, row[0], row[2], row[3], row[1])
+    return MailboxStatus(mailbox, row[0], row[2], row[3], row[1], row[4])
 
 
 # ---------------------------------------------------------------------------- messages
@@ -745,6 +770,24 @@ _ROW_FIELD = {
 }
 
 
+def thread_headers_tx(mailbox_id: int, uids: Sequence[int]) -> Tx[list[ThreadHeaders]]:
+    if not uids:
+        return []
+    condition, params, keep = _uid_condition(uids, "m.uid")
+    rows = yield All(
+        "SELECT m.uid, c.message_id, c.in_reply_to, c.references_, c.subject,"
+        " c.base_subject, coalesce(c.sent_date, m.internaldate)"
+        " FROM messages m JOIN contents c ON c.id = m.content_id"
+        f" WHERE m.mailbox_id = ? AND {condition} ORDER BY m.uid",
+        (mailbox_id, *params),
+    )
+    return [
+        ThreadHeaders(r[0], r[1], r[2], tuple(r[3].split()), r[4], r[5], r[6])
+        for r in rows
+        if keep is None or r[0] in keep
+    ]
+
+
 @replayable
 def store_flags_tx(
     mailbox_id: int,
@@ -753,8 +796,14 @@ def store_flags_tx(
     flags: int,
     keywords: Sequence[str],
     unchanged_since: int | None,
+    flag_mask: int = -1,
+    keywords_allowed: bool = True,
 ) -> Tx[FlagResult]:
+    """Change flags; system flags outside ``flag_mask`` and, unless ``keywords_allowed``,
+    keywords are left as they are (RFC 4314 4: a user without the right to a flag
+    changes the others)."""
     mailbox = yield from _require_mailbox(mailbox_id, lock=True)
+    flags &= flag_mask
     condition, params, keep = _uid_condition(uids)
     rows = yield All(
         f"SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND {condition}"
@@ -778,8 +827,10 @@ def store_flags_tx(
             new_flags = old_flags & ~flags
             new_keywords = tuple(k for k in old_keywords if k.lower() not in given)
         else:
-            new_flags = flags
+            new_flags = (old_flags & ~flag_mask) | flags
             new_keywords = normalize_keywords(given.values())
+        if not keywords_allowed:
+            new_keywords = old_keywords
         if new_flags != old_flags or new_keywords != old_keywords:
             updates.append((uid, new_keywords, new_flags))
     if not updates:
@@ -847,8 +898,17 @@ def _remove_messages(
 
 @replayable
 def copy_tx(
-    source_id: int, uids: Sequence[int], target_id: int, move: bool, now: int
+    source_id: int,
+    uids: Sequence[int],
+    target_id: int,
+    move: bool,
+    now: int,
+    flag_mask: int = -1,
+    keywords_allowed: bool = True,
 ) -> Tx[CopyResult]:
+    """Copy (or move) messages; the copies keep only the system flags in ``flag_mask``
+    and, if ``keywords_allowed``, their keywords (RFC 4314 4: flags the user may not set
+    in the target are not stored)."""
     # Both rows locked in id order, so that moves in opposite directions queue instead
     # of deadlocking (concurrent writers: PostgreSQL).
     low, high = sorted((source_id, target_id))
@@ -876,6 +936,9 @@ def copy_tx(
     states = []
     for offset, (_, flags, keywords, date, tz, size, content_id, thread) in enumerate(rows):
         uid = first + offset
+        flags &= flag_mask
+        if not keywords_allowed:
+            keywords = ""
         inserts.append(
             (target_id, uid, modseq, flags, keywords, date, tz, now, size, content_id, thread)
         )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from mailkeep.errors import InUse, NotFound, QuotaExceeded, TemporaryFailure
-from mailkeep.store import check, search, sql
+from mailkeep.store import acl, check, metadata, search, sql
 from mailkeep.store.api import (
     Account,
     AppendResult,
@@ -29,13 +29,21 @@ from mailkeep.store.api import (
     FetchField,
     FlagMode,
     FlagResult,
+    Grant,
     Mailbox,
     MailboxStatus,
     MessageRow,
     NewMessage,
     Snapshot,
+    ThreadHeaders,
 )
-from mailkeep.store.changes import Change, ChangeSet
+from mailkeep.store.changes import (
+    SERVER_CHANNEL,
+    Change,
+    ChangeSet,
+    MetadataChanged,
+    RightsChanged,
+)
 from mailkeep.store.check import Report
 from mailkeep.store.hub import Hub
 from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx
@@ -318,9 +326,20 @@ class SqlStore:
         keywords: Sequence[str],
         *,
         unchanged_since: int | None = None,
+        flag_mask: int = -1,
+        keywords_allowed: bool = True,
     ) -> FlagResult:
         result = await self._write(
-            sql.store_flags_tx(mailbox_id, uids, mode, flags, keywords, unchanged_since)
+            sql.store_flags_tx(
+                mailbox_id,
+                uids,
+                mode,
+                flags,
+                keywords,
+                unchanged_since,
+                flag_mask,
+                keywords_allowed,
+            )
         )
         if result.change.changed:
             self._publish([result.change])
@@ -342,9 +361,18 @@ class SqlStore:
         return change
 
     async def copy(
-        self, source_id: int, uids: Sequence[int], target_id: int, *, move: bool = False
+        self,
+        source_id: int,
+        uids: Sequence[int],
+        target_id: int,
+        *,
+        move: bool = False,
+        flag_mask: int = -1,
+        keywords_allowed: bool = True,
     ) -> CopyResult:
-        result = await self._write(sql.copy_tx(source_id, uids, target_id, move, self._now()))
+        result = await self._write(
+            sql.copy_tx(source_id, uids, target_id, move, self._now(), flag_mask, keywords_allowed)
+        )
         self._publish(result.changes)
         return result
 
@@ -357,6 +385,70 @@ class SqlStore:
         return list(
             await self.engine.read(search.sort_tx(mailbox_id, keys, query, self.engine.dialect))
         )
+
+    # -- access control lists (RFC 4314)
+
+    async def get_acl(self, mailbox_id: int) -> list[tuple[str, str]]:
+        return await self.engine.read(acl.get_acl_tx(mailbox_id))
+
+    async def acl_rights(
+        self, mailbox_id: int, identifiers: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        return await self.engine.read(acl.rights_tx(mailbox_id, identifiers))
+
+    async def list_grants(self, identifiers: Sequence[str]) -> list[Grant]:
+        return await self.engine.read(acl.list_grants_tx(identifiers))
+
+    async def set_acl(
+        self, mailbox_id: int, identifier: str, rights: str, mode: FlagMode = FlagMode.REPLACE
+    ) -> str:
+        change = await self._write(acl.set_acl_tx(mailbox_id, identifier, rights, mode))
+        self._publish_rights(mailbox_id, identifier, change)
+        return change.rights
+
+    async def delete_acl(self, mailbox_id: int, identifier: str) -> bool:
+        change = await self._write(acl.delete_acl_tx(mailbox_id, identifier))
+        self._publish_rights(mailbox_id, identifier, change)
+        return change.changed
+
+    def _publish_rights(self, mailbox_id: int, identifier: str, change: acl.AclChange) -> None:
+        if not change.changed:
+            return
+        targets = {change.owner_id}
+        if change.grantee_id is not None:
+            targets.add(change.grantee_id)
+        self._publish([RightsChanged(a, mailbox_id, identifier) for a in sorted(targets)])
+
+    # -- annotations (RFC 5464)
+
+    async def list_metadata(self, mailbox_id: int | None, user_id: int) -> list[tuple[str, bytes]]:
+        return await self.engine.read(metadata.list_metadata_tx(mailbox_id, user_id))
+
+    async def set_metadata(
+        self,
+        mailbox_id: int | None,
+        user_id: int,
+        entries: Sequence[tuple[str, bytes | None]],
+        *,
+        max_entries: int,
+    ) -> list[str]:
+        changed, owner_id = await self._write(
+            metadata.set_metadata_tx(mailbox_id, user_id, entries, max_entries)
+        )
+        private = tuple(e for e in changed if e.startswith(metadata.PRIVATE))
+        shared = tuple(e for e in changed if not e.startswith(metadata.PRIVATE))
+        changes: list[Change] = []
+        if shared:
+            account = owner_id if owner_id is not None else SERVER_CHANNEL
+            changes.append(MetadataChanged(account, mailbox_id, shared))
+        if private:
+            account = owner_id if owner_id is not None else user_id
+            changes.append(MetadataChanged(account, mailbox_id, private, private_to=user_id))
+        self._publish(changes)
+        return changed
+
+    async def thread_headers(self, mailbox_id: int, uids: Sequence[int]) -> list[ThreadHeaders]:
+        return await self.engine.read(sql.thread_headers_tx(mailbox_id, uids))
 
     # -- POP3
 
