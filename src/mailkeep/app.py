@@ -124,8 +124,11 @@ async def serve(
     addresses: dict[str, tuple[str, int]],
     *,
     ready: Callable[[list[tuple[str, str, int]]], None] = lambda bound: None,
+    grace: float = 5.0,
 ) -> None:
-    """Run the listeners until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate."""
+    """Run the listeners until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate.
+    On stopping, sessions get ``grace`` seconds to finish, then a goodbye
+    (``* BYE``, ``-ERR``, ``421``) and the connection is closed."""
     tls = app.tls
     specs = listener_specs(app, addresses)
     if not specs:
@@ -156,7 +159,7 @@ async def serve(
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
-        await listeners.stop()
+        await listeners.stop(grace)
 
 
 async def _maintain(app: App) -> None:

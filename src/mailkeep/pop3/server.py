@@ -128,6 +128,13 @@ async def serve_connection(
                     case Close():
                         await output.flush()
                         return
+    except asyncio.CancelledError:
+        # The server is stopping (its grace period is over): say so; deletions marked
+        # in this session are not made, as for any connection that ends without QUIT.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1):
+                await connection.write(err("server shutting down", "SYS/TEMP"))
+        raise
     finally:
         await session.close()
 

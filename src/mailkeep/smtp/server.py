@@ -136,6 +136,14 @@ class Conversation:
             ended = await self._converse()
         except ConnectionClosed:
             ended = "client went away"
+        except asyncio.CancelledError:
+            ended = "server shutting down"
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await self.connection.write(
+                        self.session.shutdown(reply(421, "4.3.2", "server shutting down"))
+                    )
+            raise
         except Exception:
             ended = "internal error"
             log.exception("%s %s: session failed", self.listener, self.connection.remote)
