@@ -124,6 +124,9 @@ class Config:
     """Domains we accept mail for; empty means the domains of existing accounts."""
     default_quota: str = "none"
     """Quota for new accounts, e.g. ``2G``, ``500M`` or ``none``."""
+    admins: tuple[str, ...] = ()
+    """Account addresses with administrator rights over IMAP: SETQUOTA (RFC 9208), the
+    server's /shared annotations (RFC 5464) and every right on the public mailboxes."""
     listeners: ListenersConfig = field(default_factory=ListenersConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -232,6 +235,7 @@ DEFAULT_CONFIG_TOML = """\
 # hostname = "mail.example.com"      # used in greetings, Received: and the certificate
 # domains = []                       # domains we accept mail for; [] = those of the accounts
 # default_quota = "none"             # quota of new accounts: "2G", "500M", "none"
+# admins = []                        # addresses allowed SETQUOTA, server annotations, Public/
 
 [listeners]
 # HOST:PORT or "off". Unprivileged ports by default; the standard ones are
