@@ -86,6 +86,11 @@ CAPABILITIES: list[Names] = [
     _always("SAVEDATE"),  # RFC 8514
     _always("PREVIEW"),  # RFC 8970
     _always("PARTIAL"),  # RFC 9394
+    _always("SORT"),  # RFC 5256
+    _always("SORT=DISPLAY"),  # RFC 5957
+    _always("ESORT"),  # RFC 5267
+    _always("THREAD=ORDEREDSUBJECT"),  # RFC 5256
+    _always("THREAD=REFERENCES"),  # RFC 5256
 ]
 """In the order shown; an extension appends its entry."""
 

@@ -12,6 +12,7 @@ from mailkeep.imap.handlers import (
     misc,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "misc",
     "search",
     "select",
+    "sort",
     "status",
     "store",
 ]
