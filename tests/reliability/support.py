@@ -222,19 +222,18 @@ async def start_server(
 
 
 async def run_cli(data: Path, *args: str, stdin: bytes = b"") -> tuple[int, str]:
-    """``mailkeep --data DATA ARGS``: exit status and combined output."""
-    process = await asyncio.create_subprocess_exec(
-        *MAILKEEP,
-        "--data",
-        str(data),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    """``mailkeep --data DATA ARGS``: exit status and combined output. (A plain
+    ``subprocess.run`` in a thread: asyncio subprocess transports collected after their
+    loop closed raise ResourceWarnings in whichever test runs next.)"""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [*MAILKEEP, "--data", str(data), *args],
+        input=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
     )
-    out, _ = await process.communicate(stdin)
-    assert process.returncode is not None
-    return process.returncode, out.decode(errors="replace")
+    return result.returncode, result.stdout.decode(errors="replace")
 
 
 def insecure_context() -> ssl.SSLContext:

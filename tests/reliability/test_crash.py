@@ -270,10 +270,13 @@ async def pop3_worker(load: Load) -> None:
             for number in range(1, count + 1):
                 if rng.random() < 0.3:
                     await client.send(b"TOP %d 0\r\n" % number)
-                    header = b"".join(await client.until(b".\r\n"))
+                    header = b"".join(await client.until(b".\r\n"))  # Gone if killed
                     mid = mid_of(header)
                     await client.send(b"DELE %d\r\n" % number)
-                    assert (await client.line()).startswith(b"+OK")
+                    answer = await client.line()
+                    if not answer:
+                        return
+                    assert answer.startswith(b"+OK"), answer
                     deleted.append(mid)
             ledger.tried_removal[BOB].update(deleted)
             await client.send(b"QUIT\r\n")
