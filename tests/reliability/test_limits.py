@@ -488,21 +488,13 @@ TRICKLE = {
 SLOWLORIS_DEADLINE = {"imap": "login_timeout", "pop3": "login_timeout", "smtp": "smtp_timeout"}
 
 
-SMTP_SLOWLORIS = pytest.mark.xfail(
-    strict=True,
-    reason="smtp/server.py Conversation._read applies smtp_timeout to each read, not to a"
-    " whole command: a client sending one octet per second before finishing a line (or"
-    " DATA) keeps its connection for ever (smtp is being finished by another engineer)",
-)
-
-
 @pytest.mark.parametrize(
     "protocol",
     [
         "imap",
         "pop3",
-        pytest.param("smtp", marks=SMTP_SLOWLORIS),
-        pytest.param("lmtp", marks=SMTP_SLOWLORIS),
+        "smtp",
+        "lmtp",
     ],
 )
 async def test_slowloris_trickle_is_disconnected(launch: StartServer, protocol: str) -> None:

@@ -69,6 +69,9 @@ MODES = {
 }
 
 TLS_HANDSHAKE_TIMEOUT = 30.0
+MIN_DATA_RATE = 1024
+"""Octets per second a client must average while sending message data, beyond the
+``smtp_timeout`` every command gets (50 MB may take over 14 hours at this rate)."""
 
 
 def handler(app: App, listener: str) -> Callable[[Connection], Awaitable[None]]:
@@ -130,6 +133,8 @@ class Conversation:
             auth_tls=auth_tls,
         )
 
+    _deadline = 0.0
+
     async def run(self) -> None:
         ended = "client closed the connection"
         try:
@@ -157,8 +162,11 @@ class Conversation:
     async def _converse(self) -> str:
         session = self.session
         await self.connection.write(session.greeting())
+        self._restart_clock()
         while True:
             event = session.next_event()
+            if not isinstance(event, NeedData):
+                self._restart_clock()
             match event:
                 case NeedData():
                     await self._flush()
@@ -204,15 +212,29 @@ class Conversation:
                 await self._flush()
                 return session.ended
 
+    def _restart_clock(self) -> None:
+        """A command (or the message) is complete: the next one gets ``smtp_timeout``."""
+        self._deadline = asyncio.get_running_loop().time() + self.app.config.limits.smtp_timeout
+
     async def _read(self) -> bytes | None:
-        """Next octets; b"" at end of input; None when the client stayed silent too long
-        (RFC 5321 4.5.3.2; one limit for commands and data)."""
+        """Next octets; b"" at end of input; None when the client took too long.
+
+        Silence is limited per read (RFC 5321 4.5.3.2), and against clients trickling an
+        octet now and then (slowloris) a command line must be complete within
+        ``smtp_timeout`` of the previous one; message data may take longer, but only at
+        ``MIN_DATA_RATE`` octets per second or faster on average.
+        """
         timeout = float(self.app.config.limits.smtp_timeout)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        data = await self.connection.read(within=timeout)
-        if not data and loop.time() - started >= timeout * 0.99:
+        within = min(timeout, self._deadline - started)
+        if within <= 0:
             return None
+        data = await self.connection.read(within=within)
+        if not data and loop.time() - started >= within * 0.99:
+            return None
+        if self.session.receiving_message:
+            self._deadline += len(data) / MIN_DATA_RATE
         return data
 
     async def _flush(self) -> None:

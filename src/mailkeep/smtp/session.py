@@ -440,6 +440,11 @@ class Session:
     def in_transaction(self) -> bool:
         return self._tx is not None
 
+    @property
+    def receiving_message(self) -> bool:
+        """Reading message data (DATA or a BDAT chunk) rather than a command line."""
+        return self._input in (_Input.DATA, _Input.BDAT)
+
     def mechanisms(self) -> tuple[str, ...]:
         """SASL mechanisms offered now."""
         if self.mode is not Mode.SUBMISSION:
