@@ -303,7 +303,7 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
         S: * 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))
         S: a5 OK UID FETCH completed
         C: a6 FETCH 1 (UID BODY.PEEK[HEADER.FIELDS.NOT (From To Date X-Extra)] BINARY.SIZE[1])
-        S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS.NOT (FROM TO DATE X-EXTRA)] {{20}}
+        S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS.NOT (From To Date X-Extra)] {{20}}
         S: Subject: meeting
         S:
         S:  BINARY.SIZE[1] 26)

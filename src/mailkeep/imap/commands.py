@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from mailkeep.imap.grammar import is_atom, quote
 from mailkeep.imap.sequence import SequenceSet
 
 Mailbox = bytes
@@ -459,7 +460,8 @@ class FetchAttr:
 @dataclass(frozen=True, slots=True)
 class Section:
     """``section-spec``: ``part`` numbers, then ``text`` (None, HEADER, HEADER.FIELDS,
-    HEADER.FIELDS.NOT, TEXT, MIME) and ``fields`` (upper-cased names) for HEADER.FIELDS."""
+    HEADER.FIELDS.NOT, TEXT, MIME) and ``fields`` for HEADER.FIELDS, spelled as the client
+    sent them (the response echoes them; they compare case-insensitively)."""
 
     part: tuple[int, ...] = ()
     text: str | None = None
@@ -471,8 +473,14 @@ class Section:
             pieces.append(self.text.encode("ascii"))
         spec = b".".join(pieces)
         if self.fields:
-            spec += b" (" + b" ".join(f.encode("ascii") for f in self.fields) + b")"
+            spec += b" (" + b" ".join(_field_name(f) for f in self.fields) + b")"
         return spec
+
+
+def _field_name(name: str) -> bytes:
+    """A header field name as an astring: an atom as it is, anything else quoted."""
+    data = name.encode("ascii", "replace")
+    return data if data and is_atom(data) else quote(data)
 
 
 @dataclass(frozen=True, slots=True)

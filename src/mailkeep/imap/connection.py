@@ -71,6 +71,8 @@ class CommandError:
     reason: str
     kind: ErrorKind
     command: str = ""
+    save: bool = False
+    """A SEARCH refused for its CHARSET had asked for ``RETURN (SAVE)`` (RFC 5182)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,11 @@ class Connection:
                     tag, command = parse_command(frame)
                 except ParseError as exc:
                     return CommandError(
-                        frame.tag, exc.reason, exc.kind, command_name_of(frame.lines[0])
+                        frame.tag,
+                        exc.reason,
+                        exc.kind,
+                        command_name_of(frame.lines[0]),
+                        save=exc.save,
                     )
                 except Exception:
                     # Our bug, not the client's: log it, answer BAD, keep the connection

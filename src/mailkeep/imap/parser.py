@@ -55,6 +55,8 @@ class ParseError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+        self.save = False
+        """A SEARCH that asked for ``RETURN (SAVE)`` (RFC 5182: a NO then empties ``$``)."""
 
 
 _LITERAL_HERE = re.compile(rb"(~?)\{([0-9]{1,20})\+?\}\Z")
@@ -583,6 +585,7 @@ STATUS_ITEMS = frozenset(
         "UIDVALIDITY",
         "UNSEEN",
         "DELETED",
+        "DELETED-STORAGE",
         "SIZE",
         "HIGHESTMODSEQ",
         "APPENDLIMIT",
@@ -593,7 +596,7 @@ STATUS_ITEMS = frozenset(
 
 def _status_items(cur: Cursor) -> tuple[str, ...]:
     """``"(" status-att *(SP status-att) ")"``; RFC 9051, RFC 7162 HIGHESTMODSEQ,
-    RFC 7889 APPENDLIMIT, RFC 8474 MAILBOXID, RFC 8438 SIZE."""
+    RFC 7889 APPENDLIMIT, RFC 8474 MAILBOXID, RFC 8438 SIZE, RFC 9208 DELETED-STORAGE."""
     items = cur.paren_list(lambda: cur.keyword("status item"), "the status items")
     for item in items:
         if item not in STATUS_ITEMS:
@@ -824,7 +827,9 @@ def _section(cur: Cursor) -> c.Section:
     if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
         cur.sp(f"after {text}")
         fields = cur.paren_list(
-            lambda: cur.astring("header field name").decode("ascii", "replace").upper(),
+            # The client's spelling is kept: the response echoes it (fields compare
+            # case-insensitively when the header is cut).
+            lambda: cur.astring("header field name").decode("ascii", "replace"),
             "the header field list",
         )
     cur.char(b"]", "']' to close the section")
@@ -950,7 +955,11 @@ def _search(cur: Cursor, uid: bool) -> c.Search:
     charset: str | None = None
     if cur.try_keyword(b"CHARSET"):
         cur.sp("after CHARSET")
-        charset = _charset(cur)
+        try:
+            charset = _charset(cur)
+        except ParseError as exc:
+            exc.save = returns is not None and "SAVE" in returns.options
+            raise
         cur.sp("after the charset")
     criteria = _search_keys(cur, charset or "UTF-8")
     return c.Search(criteria, uid, charset, returns)

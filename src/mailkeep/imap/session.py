@@ -354,12 +354,11 @@ class Session:
         match event:
             case wire.CommandReceived(tag=tag, command=command):
                 await self.execute(tag, command)
-            case wire.CommandError(tag=tag, reason=reason, kind=kind, command=name):
+            case wire.CommandError(tag=tag, reason=reason, kind=kind, command=name, save=save):
                 if kind is ErrorKind.BADCHARSET and tag is not None:
-                    if name == "SEARCH":
+                    if name == "SEARCH" and save:
                         # RFC 9051 6.4.4.1 example 5: a SEARCH (SAVE) refused for its
-                        # charset empties $ (the wire layer does not say whether SAVE
-                        # was asked; a BAD leaves $ alone).
+                        # charset empties $; one without SAVE, or a BAD, leaves it.
                         self.saved = uid_array()
                     code = responses.badcharset(SEARCH_CHARSETS)
                     await self.send(responses.no(tag, reason, code))

@@ -580,6 +580,6 @@ def test_section_response_names() -> None:
     assert isinstance(body, c.FetchBody)
     assert isinstance(size, c.FetchBinary)
     assert isinstance(binary, c.FetchBinary)
-    assert body.response_name() == b"BODY[HEADER.FIELDS (DATE FROM)]<0>"
+    assert body.response_name() == b"BODY[HEADER.FIELDS (date from)]<0>"
     assert size.response_name() == b"BINARY.SIZE[1.2]"
     assert binary.response_name() == b"BINARY[]<5>"
