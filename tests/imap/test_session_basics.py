@@ -63,7 +63,7 @@ async def test_id_enable_namespace(alice: Client) -> None:
         S: * ENABLED UTF8=ACCEPT
         S: t2 OK ENABLE completed
         C: A001 NAMESPACE
-        S: * NAMESPACE (("" "/")) NIL NIL
+        S: * NAMESPACE (("" "/")) (("Shared/" "/")) (("Public/" "/"))
         S: A001 OK NAMESPACE completed
         """,
     )

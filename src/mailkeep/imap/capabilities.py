@@ -91,6 +91,9 @@ CAPABILITIES: list[Names] = [
     _always("ESORT"),  # RFC 5267
     _always("THREAD=ORDEREDSUBJECT"),  # RFC 5256
     _always("THREAD=REFERENCES"),  # RFC 5256
+    _always("ACL"),  # RFC 4314
+    _always("RIGHTS=texk"),  # RFC 4314 5.1.1
+    _always("LIST-MYRIGHTS"),  # RFC 8440
 ]
 """In the order shown; an extension appends its entry."""
 

@@ -74,7 +74,10 @@ class SelectedMailbox:
         recent: Iterable[tuple[int, int]] = (),
     ) -> None:
         self.id = mailbox.id
+        self.account_id = mailbox.account_id
+        """The owner: another account's for a shared mailbox."""
         self.name = mailbox.name
+        """The owner's name for it (store name), kept current on RENAME."""
         self.uidvalidity = mailbox.uidvalidity
         self.readonly = readonly
         self.uids = uids if isinstance(uids, array) else uid_array(uids)

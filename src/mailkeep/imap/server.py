@@ -19,6 +19,7 @@ def services(app: App) -> Services:
         auth=app.auth,
         limits=app.config.limits,
         hostname=app.config.hostname,
+        admins=frozenset(address.lower() for address in app.config.admins),
     )
 
 

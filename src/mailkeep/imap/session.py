@@ -85,6 +85,8 @@ class Services:
     auth: Authenticator
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     hostname: str = "localhost"
+    admins: frozenset[str] = frozenset()
+    """Lower-cased addresses of the server's administrators (``Config.admins``)."""
 
 
 ERROR_CODES: dict[type[errors.MailkeepError], bytes | None] = {
@@ -140,6 +142,9 @@ class Session:
         """The SEARCHRES result as UIDs (RFC 5182), for ``$``."""
         self.listener: Listener | None = None
         self.failures = 0
+        self.watching: set[int] = set()
+        """Mailboxes of other accounts the listener watches besides the account's own:
+        a selected shared mailbox (``refresh_watches``)."""
         self.condstore = False
         """Set by CONDSTORE/QRESYNC (issue 5): unsolicited FETCH then carries MODSEQ."""
         self._out: list[bytes] = []
@@ -429,7 +434,24 @@ class Session:
     def unwatch(self) -> None:
         if self.listener is not None and self.credentials is not None:
             self.store.hub.unwatch_account(self.credentials.account_id, self.listener)
+            for mailbox_id in self.watching:
+                self.store.hub.unwatch_mailbox(mailbox_id, self.listener)
+        self.watching = set()
         self.listener = None
+
+    def refresh_watches(self) -> None:
+        """Watch the selected mailbox when another account owns it (a shared mailbox):
+        its changes are published by mailbox, not to this account."""
+        if self.listener is None:
+            return
+        wanted: set[int] = set()
+        if self.selected is not None and self.selected.account_id != self.account_id:
+            wanted.add(self.selected.id)
+        for mailbox_id in self.watching - wanted:
+            self.store.hub.unwatch_mailbox(mailbox_id, self.listener)
+        for mailbox_id in wanted - self.watching:
+            self.store.hub.watch_mailbox(mailbox_id, self.listener)
+        self.watching = wanted
 
     async def login_failed(self) -> None:
         """Count a failed login; after ``max_failures`` say goodbye (after the NO)."""
@@ -443,6 +465,7 @@ class Session:
         self.selected = selected
         self.saved = uid_array()
         self.state = State.SELECTED
+        self.refresh_watches()
         # Changes still queued are absorbed normally: those the snapshot already has are
         # skipped by their MODSEQ, later ones chain on from it. Mailbox events queued
         # before the snapshot (a DELETE and CREATE of this very name) must not end it.
@@ -456,6 +479,7 @@ class Session:
         self.saved = uid_array()
         if self.state is State.SELECTED:
             self.state = State.AUTHENTICATED
+        self.refresh_watches()
 
     async def absorb(self) -> None:
         """Take queued changes into the selected view without telling the client yet."""
@@ -478,9 +502,11 @@ class Session:
                 case MailboxTouched(mailbox_id=mailbox_id, highestmodseq=modseq):
                     if mailbox_id == selected.id and modseq > selected.modseq:
                         behind = True
-                case MailboxEvent(kind="deleted", name=name) if name == selected.name:
+                case MailboxEvent(kind="deleted") if _concerns(change, selected, change.name):
                     self._bye = "the selected mailbox was deleted"
-                case MailboxEvent(kind="renamed", name=name, old_name=old) if old == selected.name:
+                case MailboxEvent(kind="renamed", name=name) if _concerns(
+                    change, selected, change.old_name
+                ):
                     selected.name = name
         if behind:
             await self.catch_up()
@@ -535,6 +561,14 @@ class Session:
         if self.condstore:
             fetch.add("MODSEQ", responses.modseq_value(state.modseq))
         return fetch.to_bytes()
+
+
+def _concerns(event: MailboxEvent, selected: SelectedMailbox, name: str | None) -> bool:
+    """Whether a mailbox event is about the selected mailbox: by id when the event has
+    one, else by owner and name (the session may watch other accounts' mailboxes)."""
+    if event.mailbox_id is not None:
+        return event.mailbox_id == selected.id
+    return event.account_id == selected.account_id and name == selected.name
 
 
 def _error_code(exc: errors.MailkeepError) -> bytes | None:

@@ -2,14 +2,17 @@
 ``base.COMMANDS``. An extension adds its module to the list below."""
 
 from mailkeep.imap.handlers import (
+    acl,
     append,
     auth,
+    connection,
     copymove,
     fetch,
     idle,
     list,
     mailboxes,
     misc,
+    replace,
     search,
     select,
     sort,
@@ -18,14 +21,17 @@ from mailkeep.imap.handlers import (
 )
 
 __all__ = [
+    "acl",
     "append",
     "auth",
+    "connection",
     "copymove",
     "fetch",
     "idle",
     "list",
     "mailboxes",
     "misc",
+    "replace",
     "search",
     "select",
     "sort",

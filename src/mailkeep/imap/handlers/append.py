@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles, no
 from mailkeep.imap.handlers.common import client_flags
 from mailkeep.mail.message import parse
@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 @handles(c.Append, AUTHENTICATED)
 async def append(session: Session, tag: str, command: c.Append) -> Result:
     name = session.mailbox_name(command.mailbox)
-    mailbox = await session.store.get_mailbox(session.account_id, name)
-    if mailbox is None:
-        # RFC 9051 6.3.12: TRYCREATE tells the client that CREATE may help.
-        raise no(f"mailbox {name} does not exist", responses.TRYCREATE)
+    # RFC 4314 4: APPEND needs "i"; flags the user may not set are dropped, not refused.
+    # RFC 9051 6.3.12: TRYCREATE tells the client that CREATE may help.
+    found = await access.open_mailbox(session, name, "i", code=responses.TRYCREATE)
+    mailbox = found.mailbox
+    allowed, keywords_allowed = access.flag_rights(found.rights)
     limits = session.services.limits
     messages: list[NewMessage] = []
     for item in command.messages:
@@ -36,6 +37,8 @@ async def append(session: Session, tag: str, command: c.Append) -> Result:
         if not item.binary and b"\0" in item.data:
             raise bad("a literal cannot contain NUL; send binary data as ~{n} (RFC 3516)")
         flags, keywords = client_flags(item.flags)
+        flags &= allowed
+        keywords = keywords if keywords_allowed else ()
         parsed = await asyncio.to_thread(
             parse, item.data, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth
         )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import SELECTED, Result, handles, no
 from mailkeep.imap.handlers.common import message_spans, selected_mailbox
 
@@ -32,15 +32,27 @@ async def _transfer(session: Session, command: c.Copy | c.Move, move: bool) -> R
         raise no("the mailbox is read-only (EXAMINE): messages cannot be moved out")
     spans = message_spans(session, command.sequence, command.uid)
     name = session.mailbox_name(command.mailbox)
-    target = await session.store.get_mailbox(session.account_id, name)
-    if target is None:
-        raise no(f"mailbox {name} does not exist", responses.TRYCREATE)
+    # RFC 4314 4: "i" on the target, whose copies keep only the flags the user may set
+    # there; MOVE also removes from the source, which takes "t" and "e" (RFC 6851 3.3).
+    await access.require_selected(
+        session, "rte" if move else "r", "move messages out" if move else "read messages"
+    )
+    found = await access.open_mailbox(session, name, "i", code=responses.TRYCREATE)
+    target = found.mailbox
+    flag_mask, keywords_allowed = access.flag_rights(found.rights)
     uids = selected.span_uids(spans)
     if not command.uid and any(selected.is_expunged(uid) for uid in uids):
         raise no("some of the requested messages no longer exist", responses.EXPUNGEISSUED)
     if not uids:
         return Result("OK", f"{what} completed, no messages")
-    result = await session.store.copy(selected.id, uids, target.id, move=move)
+    result = await session.store.copy(
+        selected.id,
+        uids,
+        target.id,
+        move=move,
+        flag_mask=flag_mask,
+        keywords_allowed=keywords_allowed,
+    )
     if not result.source_uids:
         return Result("OK", f"{what} completed, no messages")
     code = responses.copyuid(result.target.uidvalidity, result.source_uids, result.target_uids)

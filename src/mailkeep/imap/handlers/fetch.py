@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, responses, sequence
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses, sequence
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import message_spans, selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, send_vanished, vanished_earlier
@@ -221,7 +221,10 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
         spans = await _changed_spans(session, spans, command.changedsince)
     if command.partial is not None:
         spans = partial_spans(spans, command.partial)
-    mark_seen = plan.sets_seen and not selected.readonly
+    # RFC 4314 4: "r" to read (checked on every command, so that a revocation counts at
+    # once); fetching a body sets \Seen only with the "s" right.
+    rights = await access.require_selected(session, "r", "read messages")
+    mark_seen = plan.sets_seen and not selected.readonly and "s" in rights
     missing = False
     for first, uids in selected.batches(spans, BATCH):
         rows = await session.store.fetch(selected.id, uids, plan.fields)

@@ -1,11 +1,16 @@
 """LIST (RFC 9051 6.3.9 with LIST-EXTENDED RFC 5258, SPECIAL-USE RFC 6154, LIST-STATUS
 RFC 5819, CHILDREN RFC 3348) and LSUB (RFC 3501 6.3.9).
 
-One personal namespace, separator ``/``. The canonical pattern is the reference followed
-by the pattern (no break-out characters). ``*`` matches anything, ``%`` anything but the
-separator; INBOX matches case-insensitively. \\HasChildren/\\HasNoChildren and the
-special-use attributes are always returned (both RFCs allow it; IMAP4rev2 clients expect
-them); \\Subscribed only when asked for.
+Separator ``/``; the personal namespace, then the mailboxes other users share with this
+one (``Shared/<owner>/...``) and the public ones (``Public/...``), see ``access``. Only
+mailboxes the user has the ``l`` right on are listed (RFC 4314 4); the namespace names
+above them (``Shared``, ``Shared/<owner>``, ``Public``) are listed ``\\Noselect``. LIST's
+MYRIGHTS return option (RFC 8440) follows each mailbox with its MYRIGHTS response, and
+LIST-STATUS shows STATUS only where the user has ``r``. The canonical pattern is the
+reference followed by the pattern (no break-out characters). ``*`` matches anything,
+``%`` anything but the separator; INBOX matches case-insensitively.
+\\HasChildren/\\HasNoChildren and the special-use attributes are always returned (both
+RFCs allow it; IMAP4rev2 clients expect them); \\Subscribed only when asked for.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, mutf7, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import mutf7, responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles
 from mailkeep.imap.handlers.status import check_items, status_response
 from mailkeep.store import names
@@ -61,8 +66,12 @@ def _patterns(session: Session, reference: bytes, patterns: Iterable[bytes]) -> 
     return out
 
 
-def _sort_key(name: str) -> tuple[bool, str]:
-    return (name != names.INBOX and not name.startswith(names.INBOX + SEPARATOR), name)
+def _sort_key(name: str) -> tuple[int, str]:
+    """INBOX first, then the other personal mailboxes, then the other namespaces."""
+    if name == names.INBOX or name.startswith(names.INBOX + SEPARATOR):
+        return 0, name
+    parts = access.split(name)
+    return (1 if parts is None else 2 if parts[0] == access.OTHERS else 3), name
 
 
 def _ancestors(name: str) -> list[str]:
@@ -99,7 +108,9 @@ async def list_(session: Session, tag: str, command: c.List) -> Result:
         return Result("OK", "LIST completed")
     patterns = _patterns(session, command.reference, [p for p in raw_patterns if p])
     account = session.account_id
-    mailboxes = {m.name: m for m in await session.store.list_mailboxes(account)}
+    seen = await access.view(session)
+    mailboxes = {name: found.mailbox for name, found in seen.mailboxes.items()}
+    nodes = seen.nodes
     want_subscribed = "SUBSCRIBED" in select or "SUBSCRIBED" in returns
     subscribed = set(await session.store.list_subscriptions(account)) if want_subscribed else set()
 
@@ -113,11 +124,11 @@ async def list_(session: Session, tag: str, command: c.List) -> Result:
         if "SPECIAL-USE" in select:
             mailbox = mailboxes.get(name)
             return mailbox is not None and mailbox.special_use is not None
-        return "SUBSCRIBED" in select or name in mailboxes
+        return "SUBSCRIBED" in select or name in mailboxes or name in nodes
 
-    universe = set(mailboxes) | (subscribed if "SUBSCRIBED" in select else set())
+    universe = set(mailboxes) | nodes | (subscribed if "SUBSCRIBED" in select else set())
     below = _Tree(mailboxes, subscribed).descendants(universe)
-    existing_below = _Tree(mailboxes, subscribed).descendants(mailboxes)
+    existing_below = _Tree(mailboxes, subscribed).descendants(set(mailboxes) | nodes)
     candidates = universe | set(below)
     recursive = "RECURSIVEMATCH" in select
     criteria = [o for o in ("SUBSCRIBED", "SPECIAL-USE") if o in select]
@@ -130,7 +141,9 @@ async def list_(session: Session, tag: str, command: c.List) -> Result:
             continue
         mailbox = mailboxes.get(name)
         attributes: list[str] = []
-        if mailbox is None:
+        if name in nodes:
+            attributes.append("\\Noselect")
+        elif mailbox is None:
             attributes.append("\\NonExistent" if command.extended or session.rev2 else "\\Noselect")
         attributes.append("\\HasChildren" if existing_below.get(name) else "\\HasNoChildren")
         if mailbox is not None and mailbox.special_use:
@@ -143,8 +156,15 @@ async def list_(session: Session, tag: str, command: c.List) -> Result:
         await session.send(
             responses.list_(attributes, SEPARATOR, name, utf8=session.utf8, extended=extended)
         )
-        if command.return_status is not None and mailbox is not None:
-            await session.send(await status_response(session, mailbox, command.return_status))
+        found = seen.mailboxes.get(name)
+        if command.return_status is not None and found is not None and found.has("r"):
+            await session.send(
+                await status_response(session, found.mailbox, command.return_status, name)
+            )
+        if "MYRIGHTS" in returns and found is not None:
+            await session.send(
+                responses.myrights(name, access.show(found.rights), utf8=session.utf8)
+            )
     return Result("OK", "LIST completed")
 
 

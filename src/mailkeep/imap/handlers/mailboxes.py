@@ -13,6 +13,11 @@ Decisions:
   name that is not subscribed answers OK (RFC 9051 6.3.8).
 * CREATE ... (USE (...)) takes one special use per mailbox (the store keeps one); \\All
   and \\Flagged are virtual mailboxes we do not have: ``NO [USEATTR]`` (RFC 6154 3).
+* In other users' and the public namespaces (``access``) the rights of RFC 4314 4 apply:
+  CREATE needs ``k`` on the nearest existing parent (no one but the owner creates at the
+  top of ``Shared/<owner>/``; admins do at the top of ``Public/``, whose pseudo-account
+  the first such CREATE makes), DELETE needs ``x``, RENAME ``x`` on the mailbox and ``k``
+  on the new parent, and stays within one owner's mailboxes.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailkeep import errors
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, handles, no
 from mailkeep.imap.handlers.objectid import mailbox_id
 from mailkeep.store import names
@@ -45,6 +50,35 @@ def declared_name(session: Session, raw: bytes) -> str:
     return names.validate(name)
 
 
+async def _owner_of_new(session: Session, name: str) -> tuple[access.Owner, str]:
+    """Where a new name (CREATE, RENAME's target) goes, if the user may create it there
+    (RFC 4314 4: "k" on the nearest existing parent)."""
+    if access.is_namespace_node(name):
+        raise no(f"{name} is the name of a namespace, not of a mailbox", responses.CANNOT)
+    located = await access.locate(session, name)
+    if located is None and name.startswith(access.PUBLIC) and access.is_admin(session):
+        await session.store.create_account(
+            access.PUBLIC_OWNER, access.LOCKED_PASSWORD, None, mailboxes=()
+        )
+        located = await access.locate(session, name)
+    if located is None:
+        raise errors.PermissionDenied(f"you may not create mailbox {name}")
+    owner, own_name = located
+    if owner.personal:
+        return owner, own_name
+    for parent in reversed(names.parents(own_name)):
+        mailbox = await session.store.get_mailbox(owner.id, parent)
+        if mailbox is not None:
+            if "k" in await access.rights_on(session, owner, mailbox):
+                return owner, own_name
+            break
+    else:
+        if owner.address == access.PUBLIC_OWNER and access.is_admin(session):
+            return owner, own_name
+    # The same answer whether the parent exists or not: nothing is learnt from it.
+    raise errors.PermissionDenied(f"you may not create mailbox {name}")
+
+
 @handles(c.Create, AUTHENTICATED)
 async def create(session: Session, tag: str, command: c.Create) -> Result:
     name = declared_name(session, command.mailbox)
@@ -56,7 +90,8 @@ async def create(session: Session, tag: str, command: c.Create) -> Result:
         special_use = SPECIAL_USES.get(uses.pop())
         if special_use is None:
             raise no(f"cannot create a {command.special_use[0]} mailbox", responses.USEATTR)
-    mailbox = await session.store.create_mailbox(session.account_id, name, special_use)
+    owner, own_name = await _owner_of_new(session, name)
+    mailbox = await session.store.create_mailbox(owner.id, names.validate(own_name), special_use)
     # RFC 8474 4.1: the new mailbox's MAILBOXID in the tagged OK.
     return Result("OK", "CREATE completed", responses.mailboxid_code(mailbox_id(mailbox)))
 
@@ -66,11 +101,12 @@ async def delete(session: Session, tag: str, command: c.Delete) -> Result:
     name = session.mailbox_name(command.mailbox)
     if name == names.INBOX:
         raise no("INBOX cannot be deleted", responses.CANNOT)
-    mailboxes = await session.store.list_mailboxes(session.account_id)
-    target = next((m for m in mailboxes if m.name == name), None)
-    if target is None:
-        raise errors.NotFound(f"mailbox {name} does not exist")
-    if any(m.name.startswith(name + names.SEPARATOR) for m in mailboxes):
+    found = await access.open_mailbox(session, name, "x")  # RFC 4314 4
+    target = found.mailbox
+    if target.name == names.INBOX:
+        raise no("INBOX cannot be deleted", responses.CANNOT)
+    mailboxes = await session.store.list_mailboxes(found.owner.id)
+    if any(m.name.startswith(target.name + names.SEPARATOR) for m in mailboxes):
         raise no(f"mailbox {name} has children: delete them first", responses.HASCHILDREN)
     if session.selected is not None and session.selected.id == target.id:
         session.unselect()
@@ -87,7 +123,12 @@ async def rename(session: Session, tag: str, command: c.Rename) -> Result:
     new = declared_name(session, command.new_name)
     if old == new:
         raise no(f"mailbox {new} already exists", responses.ALREADYEXISTS)
-    await session.store.rename_mailbox(session.account_id, old, new)
+    # RFC 4314 4: "x" on the mailbox, "k" on the new parent.
+    found = await access.open_mailbox(session, old, "x")
+    owner, new_own = await _owner_of_new(session, new)
+    if owner.id != found.owner.id:
+        raise no("a mailbox cannot be renamed into another namespace", responses.CANNOT)
+    await session.store.rename_mailbox(owner.id, found.mailbox.name, names.validate(new_own))
     return Result("OK", "RENAME completed")
 
 

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from mailkeep import __version__
-from mailkeep.imap import capabilities, responses
+from mailkeep.imap import access, capabilities, responses
 from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import ANY, AUTHENTICATED, SELECTED, Result, State, handles
 from mailkeep.imap.handlers.condstore import enable_condstore
@@ -83,7 +83,9 @@ async def enable(session: Session, tag: str, command: c.Enable) -> Result:
 
 @handles(c.Namespace, AUTHENTICATED)
 async def namespace(session: Session, tag: str, command: c.Namespace) -> Result:
-    """RFC 2342 / RFC 9051 6.3.10: one personal namespace, prefix "" and separator "/";
-    no other users' or shared namespaces (shared mailboxes will come with ACLs)."""
-    await session.send(responses.namespace([("", "/")], None, None, utf8=session.utf8))
+    """RFC 2342 / RFC 9051 6.3.10: the personal namespace "", other users' mailboxes
+    shared with this user under "Shared/", public ones under "Public/" (``access``)."""
+    others = [(access.OTHERS + access.SEPARATOR, access.SEPARATOR)]
+    public = [(access.PUBLIC + access.SEPARATOR, access.SEPARATOR)]
+    await session.send(responses.namespace([("", "/")], others, public, utf8=session.utf8))
     return Result("OK", "NAMESPACE completed")

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mailkeep.errors import MailkeepError
+from mailkeep.imap import access, responses, sequence
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses, sequence
 from mailkeep.imap.handlers.base import SELECTED, ImapError, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
@@ -149,6 +149,7 @@ async def search(session: Session, tag: str, command: c.Search) -> Result:
 
 async def _search(session: Session, tag: str, command: c.Search) -> Result:
     selected = selected_mailbox(session)
+    await access.require_selected(session, "r", "search")  # RFC 4314 4
     returns = command.returns
     if command.charset not in (None, "UTF-8") and "UTF8=ACCEPT" in session.enabled:
         # RFC 6855 3 (erratum 4029): the strings are UTF-8 once UTF8=ACCEPT is on.

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailkeep import errors
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.condstore import resynchronise
 from mailkeep.imap.handlers.objectid import mailbox_id
@@ -30,7 +30,6 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
     if command.qresync is not None and "QRESYNC" not in session.enabled:
         # RFC 7162 3.2.5: QRESYNC parameters without ENABLE QRESYNC are a BAD command.
         raise bad("ENABLE QRESYNC before using the QRESYNC parameter")
-    readonly = command.readonly
     name = session.mailbox_name(command.mailbox)
     if session.selected is not None:
         # RFC 9051 6.3.2: the old mailbox is deselected even if this SELECT fails.
@@ -39,9 +38,11 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
             await session.send(
                 responses.untagged("OK", "previous mailbox is now closed", responses.CLOSED)
             )
-    mailbox = await session.store.get_mailbox(session.account_id, name)
-    if mailbox is None:
-        raise errors.NotFound(f"mailbox {name} does not exist")
+    # RFC 4314 4: SELECT and EXAMINE need "r"; without any right to change the mailbox
+    # it is READ-ONLY (RFC 4314 5.2).
+    found = await access.open_mailbox(session, name, "r")
+    mailbox = found.mailbox
+    readonly = command.readonly or not any(r in found.rights for r in access.WRITE_RIGHTS)
     snapshot = await session.store.snapshot(mailbox.id, claim_recent=not readonly)
     mailbox = snapshot.mailbox
     selected = SelectedMailbox(
@@ -65,9 +66,8 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
                         "OK", f"message {seq} is first unseen", responses.unseen(seq)
                     )
                 )
-    permanent = responses.permanentflags(
-        [] if readonly else SYSTEM_FLAGS, new_keywords=not readonly
-    )
+    allowed, keywords = access.permanent_flags("" if readonly else found.rights)
+    permanent = responses.permanentflags(allowed, new_keywords=keywords)
     await session.send(responses.untagged("OK", "flags permitted", permanent))
     await session.send(
         responses.untagged("OK", "UIDs valid", responses.uidvalidity(mailbox.uidvalidity))
@@ -83,10 +83,10 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
         responses.untagged("OK", "mailbox ID", responses.mailboxid_code(mailbox_id(mailbox)))
     )
     if session.rev2:
-        await session.send(responses.list_([], "/", mailbox.name, utf8=session.utf8))
+        await session.send(responses.list_([], "/", found.name, utf8=session.utf8))
     if command.qresync is not None:
         await resynchronise(session, selected, command.qresync)
-    what = "EXAMINE" if readonly else "SELECT"
+    what = "EXAMINE" if command.readonly else "SELECT"
     code = responses.READ_ONLY if readonly else responses.READ_WRITE
     return Result("OK", f"{what} completed", code)
 
@@ -100,8 +100,10 @@ async def close(session: Session, tag: str, command: c.Close) -> Result:
     leave the selected state."""
     selected = session.selected
     assert selected is not None
+    # RFC 4314 4: without the "e" right the expunge is skipped, and CLOSE still succeeds.
+    expunge = not selected.readonly and "e" in await access.selected_rights(session)
     session.unselect()
-    if not selected.readonly:
+    if expunge:
         try:
             await session.store.expunge(selected.id)
         except errors.NotFound:

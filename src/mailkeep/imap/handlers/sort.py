@@ -21,8 +21,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, responses, threads
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses, threads
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
@@ -41,6 +41,7 @@ THREAD_IN_WORKER = 2000
 
 async def _matching(session: Session, criteria: c.SearchKey) -> tuple[SelectedMailbox, q.Query]:
     selected = selected_mailbox(session)
+    await access.require_selected(session, "r", "search")  # RFC 4314 4
     if uses_modseq(criteria):
         await enable_condstore(session)  # RFC 7162 3.1
     compiler = Compiler(selected, session.saved, datetime.now(UTC))

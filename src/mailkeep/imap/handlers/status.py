@@ -11,9 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailkeep import errors
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles
 from mailkeep.imap.handlers.condstore import enable_condstore
 from mailkeep.store import query
@@ -62,6 +61,11 @@ async def _size(ctx: StatusContext) -> int:
     return (await ctx.status()).size
 
 
+async def _deleted_storage(ctx: StatusContext) -> int:
+    """RFC 9208 4.2.2: what EXPUNGE would free, in the STORAGE unit (1024 octets)."""
+    return -(-(await ctx.status()).deleted_size // 1024)
+
+
 async def _uidnext(ctx: StatusContext) -> int:
     return ctx.mailbox.uidnext
 
@@ -86,6 +90,7 @@ STATUS_ITEMS: dict[str, Callable[[StatusContext], Awaitable[int | str | None]]] 
     "UNSEEN": _unseen,
     "DELETED": _deleted,  # RFC 9051
     "SIZE": _size,  # RFC 8438
+    "DELETED-STORAGE": _deleted_storage,  # RFC 9208
     "HIGHESTMODSEQ": _highestmodseq,  # RFC 7162
     "APPENDLIMIT": _appendlimit,  # RFC 7889
 }
@@ -97,11 +102,14 @@ def check_items(items: Sequence[str]) -> None:
             raise bad(f"STATUS item {item} is not supported")
 
 
-async def status_response(session: Session, mailbox: Mailbox, items: Sequence[str]) -> bytes:
-    """``* STATUS name (item value ...)`` for one mailbox (items already checked).
-    Counts come first so that UIDNEXT and UIDVALIDITY are as fresh as they are."""
+async def status_response(
+    session: Session, mailbox: Mailbox, items: Sequence[str], name: str | None = None
+) -> bytes:
+    """``* STATUS name (item value ...)`` for one mailbox (items already checked), under
+    ``name`` (a shared mailbox's name for this user) or its own. Counts come first so
+    that UIDNEXT and UIDVALIDITY are as fresh as they are."""
     ctx = StatusContext(session, mailbox)
-    if any(i in ("MESSAGES", "UNSEEN", "DELETED", "SIZE") for i in items):
+    if any(i in ("MESSAGES", "UNSEEN", "DELETED", "SIZE", "DELETED-STORAGE") for i in items):
         await ctx.status()
     values: list[tuple[str, int | str | None]] = []
     seen: set[str] = set()
@@ -109,7 +117,8 @@ async def status_response(session: Session, mailbox: Mailbox, items: Sequence[st
         if item not in seen:
             seen.add(item)
             values.append((item, await STATUS_ITEMS[item](ctx)))
-    return responses.status(ctx.mailbox.name, values, utf8=session.utf8)
+    shown = ctx.mailbox.name if name is None else name
+    return responses.status(shown, values, utf8=session.utf8)
 
 
 @handles(c.Status, AUTHENTICATED)
@@ -118,8 +127,6 @@ async def status(session: Session, tag: str, command: c.Status) -> Result:
     if "HIGHESTMODSEQ" in command.items:
         await enable_condstore(session)  # RFC 7162 3.1
     name = session.mailbox_name(command.mailbox)
-    mailbox = await session.store.get_mailbox(session.account_id, name)
-    if mailbox is None:
-        raise errors.NotFound(f"mailbox {name} does not exist")
-    await session.send(await status_response(session, mailbox, command.items))
+    found = await access.open_mailbox(session, name, "r")  # RFC 4314 4
+    await session.send(await status_response(session, found.mailbox, command.items, found.name))
     return Result("OK", "STATUS completed")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mailkeep import errors
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import SELECTED, Result, handles, no
 from mailkeep.imap.handlers.common import client_flags, message_spans, selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore
@@ -32,6 +33,16 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
         raise no("the mailbox is read-only (EXAMINE): flags cannot be changed")
     spans = message_spans(session, command.sequence, command.uid)
     flags, keywords = client_flags(command.flags)
+    # RFC 4314 4: "s" for \Seen, "t" for \Deleted, "w" for the other flags and keywords.
+    # Flags the user may not change are left alone; only a STORE that can change none
+    # of what it names fails.
+    rights = await access.selected_rights(session)
+    flag_mask, keywords_allowed = access.flag_rights(rights)
+    replace = command.action == ""
+    if not (flags & flag_mask or (keywords and keywords_allowed)) and (
+        not replace or (not flag_mask and not keywords_allowed)
+    ):
+        raise errors.PermissionDenied("you may not change these flags in this mailbox")
     uids = selected.span_uids(spans)
     what = "UID STORE" if command.uid else "STORE"
     if command.unchangedsince is not None:
@@ -45,6 +56,8 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
         flags,
         keywords,
         unchanged_since=command.unchangedsince,
+        flag_mask=flag_mask,
+        keywords_allowed=keywords_allowed,
     )
     await session.absorb()
     for state in result.change.changed:
@@ -95,6 +108,7 @@ async def expunge(session: Session, tag: str, command: c.Expunge) -> Result:
     selected = selected_mailbox(session)
     if selected.readonly:
         raise no("the mailbox is read-only (EXAMINE): nothing can be expunged")
+    await access.require_selected(session, "e", "expunge")  # RFC 4314 4
     if command.uids is None:
         await session.store.expunge(selected.id)
         return Result("OK", "EXPUNGE completed")
