@@ -94,6 +94,10 @@ CAPABILITIES: list[Names] = [
     _always("ACL"),  # RFC 4314
     _always("RIGHTS=texk"),  # RFC 4314 5.1.1
     _always("LIST-MYRIGHTS"),  # RFC 8440
+    _always("QUOTA"),  # RFC 9208
+    _always("QUOTA=RES-STORAGE"),  # RFC 9208 5.1
+    _always("QUOTA=RES-MESSAGE"),  # RFC 9208 5.2
+    _always("QUOTASET"),  # RFC 9208 4.1.3 (admins only)
 ]
 """In the order shown; an extension appends its entry."""
 
