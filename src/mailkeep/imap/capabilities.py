@@ -91,6 +91,10 @@ CAPABILITIES: list[Names] = [
     _always("ESORT"),  # RFC 5267
     _always("THREAD=ORDEREDSUBJECT"),  # RFC 5256
     _always("THREAD=REFERENCES"),  # RFC 5256
+    _always("REPLACE"),  # RFC 8508
+    _always("UNAUTHENTICATE"),  # RFC 8437
+    _always("COMPRESS=DEFLATE"),  # RFC 4978
+    _always("INPROGRESS"),  # RFC 9585
     _always("ACL"),  # RFC 4314
     _always("RIGHTS=texk"),  # RFC 4314 5.1.1
     _always("LIST-MYRIGHTS"),  # RFC 8440

@@ -453,6 +453,10 @@ class Session:
             self.store.hub.watch_mailbox(mailbox_id, self.listener)
         self.watching = wanted
 
+    def restart_login_clock(self) -> None:
+        """UNAUTHENTICATE (RFC 8437): the login timeout counts again from now."""
+        self._started = asyncio.get_running_loop().time()
+
     async def login_failed(self) -> None:
         """Count a failed login; after ``max_failures`` say goodbye (after the NO)."""
         self.failures += 1

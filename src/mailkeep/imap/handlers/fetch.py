@@ -24,6 +24,7 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import message_spans, selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, send_vanished, vanished_earlier
+from mailkeep.imap.handlers.progress import Progress
 from mailkeep.imap.handlers.sections import Message, SectionData, Stream
 from mailkeep.imap.selected import SelectedMailbox, Spans
 from mailkeep.mail.flags import SystemFlag
@@ -226,7 +227,11 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
     rights = await access.require_selected(session, "r", "read messages")
     mark_seen = plan.sets_seen and not selected.readonly and "s" in rights
     missing = False
+    progress = Progress(session, tag, SelectedMailbox.span_count(spans))
+    sent = 0
     for first, uids in selected.batches(spans, BATCH):
+        await progress.tick(sent)  # RFC 9585
+        sent += len(uids)
         rows = await session.store.fetch(selected.id, uids, plan.fields)
         missing = missing or len(rows) < len(uids)
         newly_seen: set[int] = set()

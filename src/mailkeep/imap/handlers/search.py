@@ -23,6 +23,7 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import SELECTED, ImapError, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
+from mailkeep.imap.handlers.progress import awaiting
 from mailkeep.imap.selected import SelectedMailbox, uid_array
 from mailkeep.imap.sequence import SequenceSetError
 from mailkeep.mail.flags import SystemFlag
@@ -162,7 +163,7 @@ async def _search(session: Session, tag: str, command: c.Search) -> Result:
     uids: list[int] = []
     if selected.count:
         bounded = q.And((q.Uids(((1, selected.last_uid),)), query))
-        uids = await session.store.search(selected.id, bounded)
+        uids = await awaiting(session, tag, session.store.search(selected.id, bounded))
     numbers = uids if command.uid else selected.uids_to_seqs(uids)
     what = "UID SEARCH" if command.uid else "SEARCH"
     if returns is None and not session.rev2:

@@ -26,6 +26,7 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
+from mailkeep.imap.handlers.progress import awaiting
 from mailkeep.imap.handlers.search import Compiler, esearch_response, highest_modseq
 from mailkeep.imap.selected import SelectedMailbox, uid_array
 from mailkeep.store import query as q
@@ -61,7 +62,9 @@ async def sort(session: Session, tag: str, command: c.Sort) -> Result:
     what = "UID SORT" if command.uid else "SORT"
     selected, query = await _matching(session, command.search)
     keys = [SortKey(k.key.lower(), k.reverse) for k in command.criteria]
-    uids = await session.store.sort(selected.id, keys, query) if selected.count else []
+    uids = []
+    if selected.count:
+        uids = await awaiting(session, tag, session.store.sort(selected.id, keys, query))
     numbers = _numbers(selected, uids, command.uid)
     with_modseq = uses_modseq(command.search)
     returns = command.returns
@@ -97,12 +100,14 @@ async def thread(session: Session, tag: str, command: c.Thread) -> Result:
     if command.algorithm not in threads.ALGORITHMS:
         raise bad(f"unknown threading algorithm {command.algorithm} (use REFERENCES)")
     selected, query = await _matching(session, command.search)
-    uids = await session.store.search(selected.id, query) if selected.count else []
-    headers = await session.store.thread_headers(selected.id, uids)
+    uids = []
+    if selected.count:
+        uids = await awaiting(session, tag, session.store.search(selected.id, query))
+    headers = await awaiting(session, tag, session.store.thread_headers(selected.id, uids))
     messages = [_message(selected, h, command.uid) for h in headers]
     algorithm = threads.references if command.algorithm == "REFERENCES" else threads.ordered_subject
     if len(messages) >= THREAD_IN_WORKER:
-        roots = await asyncio.to_thread(algorithm, messages)
+        roots = await awaiting(session, tag, asyncio.to_thread(algorithm, messages))
     else:
         roots = algorithm(messages)
     await session.send(responses.thread(roots))
