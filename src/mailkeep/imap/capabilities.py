@@ -102,6 +102,8 @@ CAPABILITIES: list[Names] = [
     _always("QUOTA=RES-STORAGE"),  # RFC 9208 5.1
     _always("QUOTA=RES-MESSAGE"),  # RFC 9208 5.2
     _always("QUOTASET"),  # RFC 9208 4.1.3 (admins only)
+    _always("METADATA"),  # RFC 5464
+    _always("METADATA-SERVER"),  # RFC 5464
 ]
 """In the order shown; an extension appends its entry."""
 
