@@ -5,6 +5,7 @@ Python's imapclient using SORT and THREAD (RFC 5256)."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 from pathlib import Path
 
 import imapclient
@@ -85,3 +86,25 @@ async def test_imapclient_sort_and_thread(server: Server) -> None:
     assert by_subject == [3, 1, 2]  # UIDs: imapclient sorts by UID
     assert by_date == [3, 2, 1]
     assert threads == ((1, 2), (3,))
+
+
+async def test_compress_over_a_real_socket(server: Server) -> None:
+    """COMPRESS=DEFLATE through the listener's real connection (RFC 4978)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.imap)
+    try:
+        assert (await reader.readline()).startswith(b"* OK")
+        writer.write(f'a LOGIN {ADDRESS} "{PASSWORD}"\r\nz COMPRESS DEFLATE\r\n'.encode())
+        while not (line := await reader.readline()).startswith(b"z "):
+            pass
+        assert line == b"z OK DEFLATE active\r\n"
+        deflate, inflate = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+        writer.write(deflate.compress(b"n NOOP\r\nl LOGOUT\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+        text = b""
+        async with asyncio.timeout(10):
+            while b"l OK" not in text:
+                data = await reader.read(4096)
+                assert data, text
+                text += inflate.decompress(data)
+        assert b"n OK NOOP completed\r\n* BYE" in text
+    finally:
+        writer.close()
