@@ -104,6 +104,7 @@ CAPABILITIES: list[Names] = [
     _always("QUOTASET"),  # RFC 9208 4.1.3 (admins only)
     _always("METADATA"),  # RFC 5464
     _always("METADATA-SERVER"),  # RFC 5464
+    _always("NOTIFY"),  # RFC 5465
 ]
 """In the order shown; an extension appends its entry."""
 

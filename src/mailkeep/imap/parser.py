@@ -1426,10 +1426,12 @@ def _notify_group(cur: Cursor) -> c.NotifyGroup:
 
 
 def _notify_event(cur: Cursor) -> c.NotifyEvent:
+    """``event = message-event / mailbox-event / user-event / event-ext`` with
+    ``event-ext = atom``: an event this server does not know is syntactically fine and
+    is refused by the command (``NO [BADEVENT ...]``, RFC 5465 3.1), so it passes here in
+    upper case."""
     key = cur.keyword("event name")
-    name = _NOTIFY_EVENTS.get(key)
-    if name is None:
-        raise ParseError(f"unknown NOTIFY event {key}")
+    name = _NOTIFY_EVENTS.get(key, key)
     fetch: tuple[c.FetchItem, ...] = ()
     if name == "MessageNew" and cur.line[cur.pos : cur.pos + 2] == b" (":
         cur.pos += 2

@@ -184,6 +184,12 @@ def badcharset(charsets: Iterable[str] = ()) -> bytes:
     return b"BADCHARSET (" + b" ".join(names) + b")" if names else b"BADCHARSET"
 
 
+def badevent(events: Iterable[str]) -> bytes:
+    """RFC 5465 8: ``"BADEVENT" SP "(" event-name *(SP event-name) ")"``, the events the
+    server supports."""
+    return b"BADEVENT (" + " ".join(events).encode("ascii") + b")"
+
+
 def permanentflags(flags: Iterable[str], *, new_keywords: bool = True) -> bytes:
     """``"PERMANENTFLAGS" SP "(" [flag-perm *(SP flag-perm)] ")"``; ``\\*`` when the
     client may create keywords."""

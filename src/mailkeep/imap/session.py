@@ -35,7 +35,7 @@ from typing import Protocol, cast
 from mailkeep import errors
 from mailkeep.auth.service import Authenticator
 from mailkeep.config import LimitsConfig
-from mailkeep.imap import capabilities, mutf7, responses, resync, sequence
+from mailkeep.imap import capabilities, mutf7, notify, responses, resync, sequence
 from mailkeep.imap import connection as wire
 from mailkeep.imap.commands import Command
 from mailkeep.imap.handlers import base
@@ -142,6 +142,8 @@ class Session:
         """The SEARCHRES result as UIDs (RFC 5182), for ``$``."""
         self.listener: Listener | None = None
         self.failures = 0
+        self.notify: notify.Settings | None = None
+        """The NOTIFY SET in effect (RFC 5465), or None."""
         self.watching: set[int] = set()
         """Mailboxes of other accounts the listener watches besides the account's own:
         a selected shared mailbox (``refresh_watches``)."""
@@ -309,7 +311,11 @@ class Session:
             if woken is not None and woken in done:
                 if wake:
                     return None
-                await self.absorb()  # keep the queue short while the client is quiet
+                if self.notify is not None:
+                    # RFC 5465 3.1: with NOTIFY, tell the client now, between commands.
+                    await notify.pump(self, selected=True)
+                else:
+                    await self.absorb()  # keep the queue short while the client is quiet
                 continue
             raise _TimedOut
 
@@ -395,7 +401,11 @@ class Session:
         if self.state not in spec.states:
             await self.send(responses.bad(tag, _wrong_state(self.state, spec.states)))
             return
+        if self.notify is not None:
+            await notify.pump(self, selected=False)  # what others did, before this command
         result = await self._call(spec, tag, command)
+        if self.notify is not None:
+            await notify.after_command(self, command)  # what it did itself is not echoed
         if spec.announce and result.status != "BAD" and self.selected is not None:
             await self.announce(allow_expunge=spec.may_expunge(getattr(command, "uid", False)))
         await self.send(responses.tagged(tag, result.status, result.text, result.code))
@@ -432,6 +442,7 @@ class Session:
         self.store.hub.watch_account(credentials.account_id, self.listener)
 
     def unwatch(self) -> None:
+        notify.stop(self)
         if self.listener is not None and self.credentials is not None:
             self.store.hub.unwatch_account(self.credentials.account_id, self.listener)
             for mailbox_id in self.watching:
@@ -493,6 +504,12 @@ class Session:
         if self.selected is None or not pending:
             return
         await self._absorb(pending)
+
+    async def absorb_changes(self, pending: list[Change]) -> None:
+        """Take changes already drained from the listener (NOTIFY drains it itself) into
+        the selected view."""
+        if self.selected is not None and pending:
+            await self._absorb(pending)
 
     async def _absorb(self, pending: list[Change]) -> None:
         selected = self.selected

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mailkeep.imap import commands as c
 from mailkeep.imap import connection as wire
-from mailkeep.imap import responses
+from mailkeep.imap import notify, responses
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, State, handles
 from mailkeep.net.listeners import ConnectionClosed
 
@@ -40,7 +40,10 @@ async def idle(session: Session, tag: str, command: c.Idle) -> Result:
 
 
 async def _report(session: Session) -> None:
-    if session.selected is not None:
+    if session.notify is not None:
+        # RFC 5465 4: IDLE sends exactly what NOTIFY asked for.
+        await notify.pump(session, selected=True, idle=True)
+    elif session.selected is not None:
         await session.announce(allow_expunge=True)
     else:
         await session.absorb()
