@@ -1257,6 +1257,10 @@ def _setacl(cur: Cursor, uid: bool) -> c.SetAcl:
     cur.sp("after the mailbox name")
     identifier = cur.astring("identifier")
     cur.sp("after the identifier")
+    if cur.at_end():
+        # Python's IMAPClient sends empty rights unquoted ("SETACL box who "), its way
+        # of removing an entry: read as "" (no rights) rather than refused.
+        return c.SetAcl(mailbox, identifier, "")
     rights = cur.astring("rights").decode("ascii", "replace")
     return c.SetAcl(mailbox, identifier, rights)
 

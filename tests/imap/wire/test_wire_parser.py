@@ -439,6 +439,7 @@ EXPECTED: list[tuple[bytes, c.Command]] = [
             status=True,
         ),
     ),
+    (b"a SETACL Team bob ", c.SetAcl(b"Team", b"bob", "")),  # as Python's IMAPClient sends
     (
         # RFC 5465 8: ``event-ext = atom``; the command refuses it with NO [BADEVENT].
         b"a NOTIFY SET (personal (MailboxName Boom))",
