@@ -8,7 +8,11 @@ job (``DeleteBlob``), serialised with the checks of new references.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,12 +22,18 @@ from mailkeep.errors import NotFound, TemporaryFailure
 # cost microseconds, less than a hop to a worker thread.
 _INLINE_READ = 256 * 1024
 
+_LIBC = (
+    ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
+)
+
 
 class FileBlobs:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._unsynced: set[Path] = set()
+        self._unsynced_lock = threading.Lock()
 
     def path(self, blob: str) -> Path:
         if len(blob) != 64 or not all(c in "0123456789abcdef" for c in blob):
@@ -33,27 +43,56 @@ class FileBlobs:
     def exists(self, blob: str) -> bool:
         return self.path(blob).exists()
 
-    def put(self, blob: str, data: bytes) -> None:
-        """Store ``data`` durably under ``blob`` (no-op if already there)."""
+    def put(self, blob: str, data: bytes, *, sync: bool = True) -> None:
+        """Store ``data`` under ``blob`` (no-op if already there).
+
+        With ``sync`` the file and its name are on disk when this returns. Without, the
+        blob is remembered and made durable by the next ``sync_pending`` — the writer
+        calls it once per group commit, before the rows naming the blobs commit, so one
+        sync covers a whole batch of deliveries.
+        """
         final = self.path(blob)
         if final.exists():
             return
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp / f"{blob}.{os.getpid()}.{id(data):x}"
+            tmp = self._tmp / f"{blob}.{os.getpid()}.{threading.get_ident():x}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 view = memoryview(data)
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            if sync:
+                _fsync_dir(final.parent)
+            else:
+                with self._unsynced_lock:
+                    self._unsynced.add(final)
         except OSError as exc:
             raise TemporaryFailure(f"cannot store message: {exc.strerror}") from exc
+
+    def sync_pending(self) -> None:
+        """Make every blob written with ``sync=False`` so far durable: one ``syncfs`` of
+        the blob filesystem (Linux), else an fsync of each file and directory."""
+        with self._unsynced_lock:
+            pending, self._unsynced = self._unsynced, set()
+        if not pending:
+            return
+        try:
+            if not _syncfs(self.root):
+                for path in pending:
+                    _fsync_file(path)
+                for directory in {path.parent for path in pending}:
+                    _fsync_dir(directory)
+        except OSError as exc:
+            with self._unsynced_lock:
+                self._unsynced |= pending
+            raise TemporaryFailure(f"cannot sync stored messages: {exc.strerror}") from exc
 
     def read(self, blob: str) -> bytes:
         try:
@@ -76,6 +115,28 @@ class FileBlobs:
             return FileBlobReader(os.open(self.path(blob), os.O_RDONLY))
         except FileNotFoundError:
             raise NotFound(f"message blob {blob} is missing") from None
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the filesystem holding ``path``; False where it does not exist."""
+    if _LIBC is None or not hasattr(_LIBC, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import queue
 import sqlite3
@@ -229,12 +230,15 @@ class SqliteEngine:
                 else:
                     connection.execute("RELEASE tx")
                     outcomes.append((future, result, None))
+            # Blobs written since the last batch reach the disk before any row naming
+            # them commits: one sync for the whole batch (DESIGN.md: durability).
+            self.blobs.sync_pending()
             connection.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, TemporaryFailure) as exc:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             self._pending_deletes.clear()
-            failure = _temporary(exc)
+            failure = exc if isinstance(exc, TemporaryFailure) else _temporary(exc)
             outcomes = [(future, None, failure) for _, future in batch]
         for blob in self._pending_deletes:
             self.blobs.delete(blob)
@@ -304,7 +308,10 @@ class SqliteEngine:
         return await self._loop.run_in_executor(None, self.blobs.all_blobs)
 
     async def put_blob(self, blob: str, data: bytes) -> None:
-        await self._loop.run_in_executor(None, self.blobs.put, blob, data)
+        # Durable at the commit of the batch that names it (see _commit_batch).
+        await self._loop.run_in_executor(
+            None, functools.partial(self.blobs.put, sync=False), blob, data
+        )
 
     async def open_blob(self, blob: str) -> FileBlobReader:
         return self.blobs.open(blob)
