@@ -441,3 +441,55 @@ async def test_public_namespace(services: Services, store: SqlStore, sessions: S
     credentials = await store.get_credentials("#public")
     assert credentials is not None
     assert not verify_password(credentials.password_hash, "")
+
+
+async def test_shared_quota_root_list_status_and_copy_flags(
+    alice: Client, bob: Client, team: int, store: SqlStore, account: Account
+) -> None:
+    """A shared mailbox counts against its owner's quota root; LIST-STATUS covers it;
+    COPY into it keeps only the flags the rights allow (RFC 4314 4)."""
+    await store.set_quota(account.id, None, 50)
+    await alice.ok("a1 SETACL Team bob@example.org lrsi")
+    await run_transcript(
+        bob,
+        f"""
+        C: b1 GETQUOTAROOT {SHARED}/Team
+        S: * QUOTAROOT {SHARED}/Team alice@example.org
+        S: * QUOTA alice@example.org (MESSAGE 2 50)
+        S: b1 OK GETQUOTAROOT completed
+        C: b2 GETQUOTA alice@example.org
+        S: * QUOTA alice@example.org (MESSAGE 2 50)
+        S: b2 OK GETQUOTA completed
+        C: b3 LIST "" "Shared/*" RETURN (STATUS (MESSAGES UNSEEN))
+        S: * LIST (\\Noselect \\HasChildren) "/" {SHARED}
+        S: * LIST (\\HasNoChildren) "/" {SHARED}/Team
+        S: * STATUS {SHARED}/Team (MESSAGES 2 UNSEEN 2)
+        S: b3 OK LIST completed
+        C: b4 APPEND INBOX (\\Seen \\Flagged $Tag) {{9+}}
+        C: Subject:
+        S~ b4 OK \\[APPENDUID \\d+ 1\\] APPEND completed
+        C: b5 SELECT INBOX
+        S~ .*
+        S~ .*
+        S~ .*
+        S~ .*
+        S~ .*
+        S~ .*
+        S~ .*
+        S~ .*
+        S: b5 OK [READ-WRITE] SELECT completed
+        C: b6 COPY 1 {SHARED}/Team
+        S~ b6 OK \\[COPYUID \\d+ 1 3\\] COPY completed
+        """,
+    )
+    (row,) = await store.fetch(team, [3], FetchField.FLAGS)
+    assert (row.flags, row.keywords) == (int(SystemFlag.SEEN), ())
+    await store.create_account(CAROL, password_hash(), None)
+    carol = Client(bob.services)
+    await carol.start()
+    await carol.login(CAROL)
+    try:
+        responses = await carol.command("c1 GETQUOTA alice@example.org")
+        assert responses == [b"c1 NO [NONEXISTENT] there is no quota root 'alice@example.org'"]
+    finally:
+        await carol.finish()
