@@ -91,11 +91,11 @@ def store() -> None:
 def copy_command(obj: StoreCliContext, source_url: str | None, target_url: str) -> None:
     """Copy a whole store into a new, empty one, so clients notice nothing.
 
-    UIDVALIDITY, UIDs, flags, MODSEQs, the expunge log, subscriptions, settings,
-    credentials, quotas and POP3 state are kept, so IMAP clients resynchronise nothing and
-    POP3 clients download nothing twice. Stop the servers first: nothing may write to the
-    source meanwhile. Relative sqlite: paths are inside the data directory. Afterwards,
-    point store.url in mailkeep.toml at the new store.
+    UIDVALIDITY, UIDs, flags, MODSEQs, the expunge log, subscriptions, settings, shares
+    (ACLs), annotations, credentials, quotas and POP3 state are kept, so IMAP clients
+    resynchronise nothing and POP3 clients download nothing twice. Stop the servers first:
+    nothing may write to the source meanwhile. Relative sqlite: paths are inside the data
+    directory. Afterwards, point store.url in mailkeep.toml at the new store.
     """
     source_url = source_url or _configured_url(obj)
     if source_url is None:

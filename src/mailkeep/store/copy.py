@@ -2,12 +2,12 @@
 
 Rows are copied as they are, ids included: UIDVALIDITY, UIDs, flags, MODSEQs,
 HIGHESTMODSEQ, the expunge log (QRESYNC VANISHED keeps working), subscriptions, settings,
-access control lists and annotations,
-credentials, quota and usage, POP3 download times (POP3 UIDLs are made of UIDVALIDITY and
-UID, so they stay too), EMAILID and THREADID (content ids) and the stored parse of every
-message (ENVELOPE, BODYSTRUCTURE are byte-identical). Message bodies are copied blob by
-blob and parsed once more only for the target's full-text index, whose text the source
-cannot give back (SQLite's index keeps none). Contents no message refers to any more
+access control lists and annotations, credentials, quota and usage, POP3 download times
+(POP3 UIDLs are made of UIDVALIDITY and UID, so they stay too), EMAILID and THREADID
+(content ids) and the stored parse of every message (ENVELOPE, BODYSTRUCTURE are
+byte-identical). Message bodies are copied blob by blob and parsed once more only for the
+target's full-text index, whose text the source cannot give back (SQLite's index keeps
+none). Contents no message refers to any more
 (``garbage``) are not copied.
 
 The target must be empty (a store just created by opening it), and nothing may write to
