@@ -264,3 +264,27 @@ async def test_overflow_turns_notifications_off(
     assert alice.session.notify is None
     await deliver(store, account, message("after"), "Sent")
     assert await alice.quiet() == b""
+
+
+async def test_named_mailbox_without_read_right_is_no_access(
+    services: Services, alice: Client, store: SqlStore, account: Account
+) -> None:
+    """RFC 5465 3.1: a named mailbox the user may list but not read: \\NoAccess."""
+    await store.create_account("bob@example.org", password_hash(), None)
+    await store.create_mailbox(account.id, "Board")
+    await alice.ok("a1 SETACL Board bob@example.org l")
+    bob = Client(services)
+    await bob.start()
+    await bob.login("bob@example.org")
+    try:
+        await run_transcript(
+            bob,
+            """
+            C: b1 NOTIFY SET STATUS (mailboxes ({{board}} Nothing) (MessageNew MessageExpunge))
+            S: * LIST (\\NoAccess) "/" {{board}}
+            S: b1 OK NOTIFY completed
+            """,
+            {"board": "Shared/alice@example.org/Board"},
+        )
+    finally:
+        await bob.finish()

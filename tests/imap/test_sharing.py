@@ -493,3 +493,24 @@ async def test_shared_quota_root_list_status_and_copy_flags(
         assert responses == [b"c1 NO [NONEXISTENT] there is no quota root 'alice@example.org'"]
     finally:
         await carol.finish()
+
+
+async def test_special_uses_stay_with_their_owner(alice: Client, bob: Client, team: int) -> None:
+    """alice's Sent, shared, is not bob's Sent folder: no \\Sent on it for him."""
+    await alice.ok("a1 SETACL Sent bob@example.org lr")
+    await run_transcript(
+        bob,
+        f"""
+        C: b1 LIST "" "Shared/*"
+        S: * LIST (\\Noselect \\HasChildren) "/" {SHARED}
+        S: * LIST (\\HasNoChildren) "/" {SHARED}/Sent
+        S: b1 OK LIST completed
+        C: b2 LIST (SPECIAL-USE) "" "*"
+        S: * LIST (\\HasNoChildren \\Archive) "/" Archive
+        S: * LIST (\\HasNoChildren \\Drafts) "/" Drafts
+        S: * LIST (\\HasNoChildren \\Junk) "/" Junk
+        S: * LIST (\\HasNoChildren \\Sent) "/" Sent
+        S: * LIST (\\HasNoChildren \\Trash) "/" Trash
+        S: b2 OK LIST completed
+        """,
+    )

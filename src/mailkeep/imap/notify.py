@@ -391,7 +391,7 @@ async def _list_line(session: Session, name: str, oldname: str | None = None) ->
         below = name + access.SEPARATOR
         children = any(n.startswith(below) for n in (*seen.mailboxes, *seen.nodes))
         attributes.append("\\HasChildren" if children else "\\HasNoChildren")
-    if found is not None and found.mailbox.special_use:
+    if found is not None and found.owner.personal and found.mailbox.special_use:
         attributes.append(found.mailbox.special_use)
     if name in subscribed:
         attributes.append("\\Subscribed")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mailkeep.imap import access, mutf7, responses
@@ -109,7 +109,11 @@ async def list_(session: Session, tag: str, command: c.List) -> Result:
     patterns = _patterns(session, command.reference, [p for p in raw_patterns if p])
     account = session.account_id
     seen = await access.view(session)
-    mailboxes = {name: found.mailbox for name, found in seen.mailboxes.items()}
+    # Special uses are the owner's: another user's \Sent is not this user's Sent folder.
+    mailboxes = {
+        name: found.mailbox if found.owner.personal else replace(found.mailbox, special_use=None)
+        for name, found in seen.mailboxes.items()
+    }
     nodes = seen.nodes
     want_subscribed = "SUBSCRIBED" in select or "SUBSCRIBED" in returns
     subscribed = set(await session.store.list_subscriptions(account)) if want_subscribed else set()
