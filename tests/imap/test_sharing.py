@@ -514,3 +514,19 @@ async def test_special_uses_stay_with_their_owner(alice: Client, bob: Client, te
         S: b2 OK LIST completed
         """,
     )
+
+
+async def test_replace_needs_the_rights_of_append_and_expunge(
+    alice: Client, bob: Client, team: int, store: SqlStore
+) -> None:
+    """RFC 8508 / RFC 4314 4: REPLACE is APPEND ("i") plus \\Deleted and EXPUNGE ("te")."""
+    await alice.ok("a1 SETACL Team bob@example.org lrsi")
+    await bob.ok(f"b1 SELECT {SHARED}/Team")
+    responses = await bob.command(f"b2 UID REPLACE 1 {SHARED}/Team {{9+}}\r\nSubject:\r\n")
+    assert responses[-1] == (
+        b"b2 NO [NOPERM] you no longer have the right to replace messages in this mailbox"
+    )
+    assert [r.uid for r in await store.fetch(team, [1, 2], FetchField.FLAGS)] == [1, 2]
+    await alice.ok("a2 SETACL Team bob@example.org +te")
+    await bob.ok(f"b3 UID REPLACE 1 {SHARED}/Team {{9+}}\r\nSubject:\r\n")
+    assert [r.uid for r in await store.fetch(team, [1, 2, 3], FetchField.FLAGS)] == [2, 3]

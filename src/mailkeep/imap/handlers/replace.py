@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
-from mailkeep.imap import responses
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles, no
 from mailkeep.imap.handlers.common import client_flags, selected_mailbox
 from mailkeep.mail.message import parse
@@ -39,16 +39,21 @@ async def replace(session: Session, tag: str, command: c.Replace) -> Result:
         uid = selected.uids[command.number - 1]
     if selected.is_expunged(uid):
         raise no("the message was expunged meanwhile", responses.EXPUNGEISSUED)
+    # RFC 8508 4 / RFC 4314 4: as APPEND into the target ("i", flags by their rights)
+    # and STORE \Deleted plus EXPUNGE in the selected mailbox ("t" and "e").
+    await access.require_selected(session, "te", "replace messages")
     name = session.mailbox_name(command.mailbox)
-    target = await session.store.get_mailbox(session.account_id, name)
-    if target is None:
-        raise no(f"mailbox {name} does not exist", responses.TRYCREATE)
+    found = await access.open_mailbox(session, name, "i", code=responses.TRYCREATE)
+    target = found.mailbox
+    allowed, keywords_allowed = access.flag_rights(found.rights)
     item = command.message
     if not item.data:
         raise no("an empty message cannot be stored", responses.CANNOT)
     if not item.binary and b"\0" in item.data:
         raise bad("a literal cannot contain NUL; send binary data as ~{n} (RFC 3516)")
     flags, keywords = client_flags(item.flags)
+    flags &= allowed
+    keywords = keywords if keywords_allowed else ()
     limits = session.services.limits
     parsed = await asyncio.to_thread(
         parse, item.data, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth
