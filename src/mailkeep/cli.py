@@ -248,13 +248,16 @@ async def user_list(obj: Context, as_json: bool) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max([len(a.address) for a in accounts] + [7])
+    # The pseudo-account owning the Public/ mailboxes is listed for its usage, by a name
+    # that cannot be mistaken for an address.
+    names = {a.address: "(public)" if a.address.startswith("#") else a.address for a in accounts}
+    width = max([len(name) for name in names.values()] + [7])
     click.echo(f"{'ADDRESS':<{width}}  {'MESSAGES':>8}  {'USED':>9}  {'QUOTA':>9}  {'USE%':>5}")
     for a in accounts:
         quota = format_size(a.quota_bytes) if a.quota_bytes is not None else "none"
         percent = f"{100 * a.used_bytes / a.quota_bytes:.0f}%" if a.quota_bytes else "-"
         click.echo(
-            f"{a.address:<{width}}  {a.used_messages:>8}  {format_size(a.used_bytes):>9}"
+            f"{names[a.address]:<{width}}  {a.used_messages:>8}  {format_size(a.used_bytes):>9}"
             f"  {quota:>9}  {percent:>5}"
         )
 
