@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from array import array
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -48,6 +49,17 @@ from mailkeep.store import names
 from mailkeep.store.api import Credentials, Store
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MailboxTouched, MessageState
 from mailkeep.store.hub import Listener
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_list(flags: int, keywords: tuple[str, ...], recent: bool) -> bytes:
+    """FLAGS as sent; cached, as a folder's messages share a handful of flag sets."""
+    shown = flag_names(flags)
+    if recent:
+        shown.append("\\Recent")
+    shown.extend(keywords)
+    return responses.flag_list(shown)
+
 
 log = logging.getLogger("mailkeep.imap")
 
@@ -210,11 +222,10 @@ class Session:
     def flag_list(self, flags: int, keywords: Iterable[str], uid: int | None = None) -> bytes:
         """A message's FLAGS as sent: system flags, keywords, and \\Recent for IMAP4rev1
         sessions (RFC 3501 2.3.2; RFC 9051 has no \\Recent)."""
-        shown = flag_names(flags)
-        if uid is not None and not self.rev2 and self.selected and self.selected.is_recent(uid):
-            shown.append("\\Recent")
-        shown.extend(keywords)
-        return responses.flag_list(shown)
+        recent = (
+            uid is not None and not self.rev2 and self.selected and self.selected.is_recent(uid)
+        )
+        return _flag_list(int(flags), tuple(keywords), bool(recent))
 
     # ------------------------------------------------------------------ output
 

@@ -12,7 +12,9 @@ are replaced by U+FFFD (UTF-8), as Dovecot does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _NUL_REPLACEMENT = "\ufffd".encode()
@@ -135,3 +137,44 @@ def header_fields(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
     out = [text for name, text in fields if (name in wanted) != exclude]
     out.append(blank)
     return b"".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def header_selector(names: tuple[str, ...], exclude: bool) -> Callable[[bytes], bytes]:
+    """``header_fields`` for one list of names, prepared once: a client fetches the same
+    fields of every message in a folder. HEADER.FIELDS is one compiled pattern finding the
+    wanted fields (with their folded lines) where ``_raw_fields`` would loop over every
+    line in Python; it selects exactly the same octets."""
+    if exclude or not names or not all(map(_PLAIN_NAME.fullmatch, names)):
+        return functools.partial(_fields_of, names=names, exclude=exclude)
+    alternatives = b"|".join(re.escape(n.encode("ascii")) for n in names)
+    # Searched in LF + header: a field starts after a LF (the pattern's literal first octet
+    # lets the engine skip ahead with memchr); its name is what precedes the colon (a line
+    # without one is a "field" named by the whole line) with trailing blanks dropped;
+    # continuation lines start with SP or HTAB. Each match ends before a LF.
+    finditer = re.compile(
+        rb"\n(?:" + alternatives + rb")[ \t\r]*(?::[^\n]*)?(?=\n)(?:\n[ \t][^\n]*(?=\n))*",
+        re.IGNORECASE,
+    ).finditer
+
+    def select(header: bytes) -> bytes:
+        if not header.endswith(b"\n"):  # a truncated header: rare, take the general path
+            return header_fields(header, names, exclude)
+        text = b"\n" + header
+        end, blank = len(text), b""
+        for line in (b"\n\r\n", b"\n\n"):  # the first empty line ends the header
+            found = text.find(line)
+            if 0 <= found < end:
+                end, blank = found, line[1:]
+        found_fields = [text[m.start() + 1 : m.end() + 1] for m in finditer(text, 0, end + 1)]
+        return b"".join(found_fields) + blank
+
+    return select
+
+
+_PLAIN_NAME = re.compile(r"[!-9;-~]+")
+"""RFC 5322 3.6.8 field names (printable ASCII but colon); others take the general path."""
+
+
+def _fields_of(header: bytes, names: Sequence[str], exclude: bool) -> bytes:
+    return header_fields(header, names, exclude)

@@ -9,10 +9,12 @@ the messages; a ``contents`` row lives while messages refer to it and then moves
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 
 from mailkeep.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
@@ -79,7 +81,12 @@ def tz_minutes(moment: datetime) -> int:
 
 
 def from_epoch(seconds: int, minutes: int = 0) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone(timedelta(minutes=minutes)))
+    return datetime.fromtimestamp(seconds, _zone(minutes))
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
 
 
 def email_id(content_id: int) -> str:
@@ -714,48 +721,83 @@ _FETCH_COLUMNS: list[tuple[FetchField, tuple[str, ...], bool]] = [
 def fetch_tx(mailbox_id: int, uids: Sequence[int], fields: FetchField) -> Tx[list[MessageRow]]:
     if not uids:
         return []
-    wanted = [(f, cols) for f, cols, _ in _FETCH_COLUMNS if f & fields]
-    join = any(content for f, _, content in _FETCH_COLUMNS if content and f & fields)
-    columns = ", ".join(["m.uid", "m.modseq"] + [c for _, cols in wanted for c in cols])
+    columns, join, build = _fetch_plan(fields)
     condition, params, keep = _uid_condition(uids, "m.uid")
     source = "messages m JOIN contents c ON c.id = m.content_id" if join else "messages m"
     rows = yield All(
         f"SELECT {columns} FROM {source} WHERE m.mailbox_id = ? AND {condition} ORDER BY m.uid",
         (mailbox_id, *params),
     )
-    result = []
-    for row in rows:
-        if keep is not None and row[0] not in keep:
-            continue
-        result.append(_message_row(row, wanted))
-    return result
+    if keep is not None:
+        rows = [row for row in rows if row[0] in keep]
+    return [build(row) for row in rows]
 
 
-def _message_row(row: Row, wanted: list[tuple[FetchField, tuple[str, ...]]]) -> MessageRow:
-    values: dict[str, Any] = {}
+_RowBuilder = Callable[[Row], MessageRow]
+
+
+@functools.lru_cache(maxsize=64)
+def _fetch_plan(fields: FetchField) -> tuple[str, bool, _RowBuilder]:
+    """The columns to select, whether contents is joined, and the function turning a
+    result row into a ``MessageRow``: decided once per combination of fields, because a
+    FETCH of a large folder builds a row object per message."""
+    wanted = [(f, cols) for f, cols, _ in _FETCH_COLUMNS if f & fields]
+    join = any(content for f, _, content in _FETCH_COLUMNS if content and f & fields)
+    columns = ", ".join(["m.uid", "m.modseq"] + [c for _, cols in wanted for c in cols])
+    # (MessageRow field, how to get its value from a result row) per loaded value.
+    steps: list[tuple[str, Callable[[Row], Any]]] = []
     i = 2
-    for field, _ in wanted:
+    for field, cols in wanted:
         if field is FetchField.FLAGS:
-            values["flags"], values["keywords"] = row[i], _keywords(row[i + 1])
-            i += 2
+            steps += [("flags", itemgetter(i)), ("keywords", _column(_keywords, i + 1))]
         elif field is FetchField.INTERNALDATE:
-            values["internaldate"] = from_epoch(row[i], row[i + 1])
-            i += 2
+            steps.append(("internaldate", _date_column(i)))
         elif field is FetchField.OBJECTID:
-            values["email_id"], values["thread_id"] = email_id(row[i]), thread_id(row[i + 1])
-            i += 2
+            steps += [("email_id", _column(email_id, i)), ("thread_id", _column(thread_id, i + 1))]
         elif field is FetchField.SAVEDATE:
-            values["savedate"] = from_epoch(row[i])
-            i += 1
+            steps.append(("savedate", _column(from_epoch, i)))
         elif field is FetchField.POP3:
-            values["downloaded_at"] = None if row[i] is None else from_epoch(row[i])
-            i += 1
+            steps.append(("downloaded_at", _column(_optional_epoch, i)))
+        elif field & _BINARY:
+            steps.append((_ROW_FIELD[field], _column(_as_bytes, i)))
         else:
-            name = _ROW_FIELD[field]
-            value = row[i]
-            values[name] = bytes(value) if isinstance(value, memoryview) else value
-            i += 1
-    return MessageRow(row[0], row[1], **values)
+            steps.append((_ROW_FIELD[field], itemgetter(i)))
+        i += len(cols)
+    order = {f.name: n for n, f in enumerate(dataclasses.fields(MessageRow))}
+    defaults: list[Any] = [f.default for f in dataclasses.fields(MessageRow)]
+    plan = [(order[name], get) for name, get in steps]
+
+    def build(row: Row) -> MessageRow:
+        values = defaults.copy()
+        values[0] = row[0]
+        values[1] = row[1]
+        for position, get in plan:
+            values[position] = get(row)
+        return MessageRow(*values)
+
+    return columns, join, build
+
+
+def _column(convert: Callable[[Any], Any], index: int) -> Callable[[Row], Any]:
+    def get(row: Row) -> Any:
+        return convert(row[index])
+
+    return get
+
+
+def _date_column(index: int) -> Callable[[Row], datetime]:
+    def get(row: Row) -> datetime:
+        return from_epoch(row[index], row[index + 1])
+
+    return get
+
+
+def _as_bytes(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def _optional_epoch(value: int | None) -> datetime | None:
+    return None if value is None else from_epoch(value)
 
 
 _ROW_FIELD = {
@@ -768,6 +810,13 @@ _ROW_FIELD = {
     FetchField.BLOB: "blob",
     FetchField.PREVIEW: "preview",
 }
+_BINARY = (
+    FetchField.ENVELOPE
+    | FetchField.BODY
+    | FetchField.BODYSTRUCTURE
+    | FetchField.STRUCTURE
+    | FetchField.HEADER
+)
 
 
 def thread_headers_tx(mailbox_id: int, uids: Sequence[int]) -> Tx[list[ThreadHeaders]]:

@@ -15,19 +15,22 @@ until EXPUNGE may be sent; fetching it by sequence number gives no data and a ta
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mailkeep.imap import access, responses, sequence
 from mailkeep.imap import commands as c
+from mailkeep.imap.dates import format_date_time
 from mailkeep.imap.handlers.base import SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.common import message_spans, selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, send_vanished, vanished_earlier
 from mailkeep.imap.handlers.progress import Progress
-from mailkeep.imap.handlers.sections import Message, SectionData, Stream
+from mailkeep.imap.handlers.sections import Message, SectionData, Stream, _cut, no_nul
 from mailkeep.imap.selected import SelectedMailbox, Spans
 from mailkeep.mail.flags import SystemFlag
+from mailkeep.mail.headers import header_selector
 from mailkeep.store import query as q
 from mailkeep.store.api import FetchField, FlagMode, MessageRow
 
@@ -37,59 +40,93 @@ if TYPE_CHECKING:
 BATCH = 500
 
 Render = Callable[["Session", Message, responses.FetchResponse], Awaitable[None]]
+Value = Callable[["Session", MessageRow], bytes]
+"""A data item's value rendered from the row alone."""
 
 _BLOB = FetchField.BLOB | FetchField.SIZE
 _PARTS = FetchField.BLOB | FetchField.STRUCTURE
 
 
-async def _uid(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add_number("UID", m.row.uid)
+def _uid(session: Session, row: MessageRow) -> bytes:
+    return b"%d" % row.uid
 
 
-async def _flags(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("FLAGS", session.flag_list(m.row.flags, m.row.keywords, m.row.uid))
+def _flags(session: Session, row: MessageRow) -> bytes:
+    return session.flag_list(row.flags, row.keywords, row.uid)
 
 
-async def _internaldate(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add_date("INTERNALDATE", m.row.internaldate)
+def _internaldate(session: Session, row: MessageRow) -> bytes:
+    return _date(row.internaldate)
 
 
-async def _size(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add_number("RFC822.SIZE", m.row.size)
+def _size(session: Session, row: MessageRow) -> bytes:
+    return b"%d" % row.size
 
 
-async def _envelope(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("ENVELOPE", m.row.envelope)
+def _envelope(session: Session, row: MessageRow) -> bytes:
+    return row.envelope
 
 
-async def _body(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("BODY", m.row.body)
+def _body(session: Session, row: MessageRow) -> bytes:
+    return row.body
 
 
-async def _bodystructure(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("BODYSTRUCTURE", m.row.bodystructure)
+def _bodystructure(session: Session, row: MessageRow) -> bytes:
+    return row.bodystructure
 
 
-async def _modseq(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("MODSEQ", responses.modseq_value(m.row.modseq))
+def _modseq(session: Session, row: MessageRow) -> bytes:
+    return responses.modseq_value(row.modseq)
 
 
-async def _emailid(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("EMAILID", responses.objectid_value(m.row.email_id or None))
+def _emailid(session: Session, row: MessageRow) -> bytes:
+    return responses.objectid_value(row.email_id or None)
 
 
-async def _threadid(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add("THREADID", responses.objectid_value(m.row.thread_id or None))
+def _threadid(session: Session, row: MessageRow) -> bytes:
+    return responses.objectid_value(row.thread_id or None)
 
 
-async def _savedate(session: Session, m: Message, out: responses.FetchResponse) -> None:
-    out.add_date("SAVEDATE", m.row.savedate)
+def _savedate(session: Session, row: MessageRow) -> bytes:
+    return _date(row.savedate)
 
 
-async def _preview(session: Session, m: Message, out: responses.FetchResponse) -> None:
+def _preview(session: Session, row: MessageRow) -> bytes:
     """RFC 8970 3: the preview stored at delivery; an empty string when the message has
     no text to preview. It is always available, so ``PREVIEW (LAZY)`` is the same."""
-    out.add_string("PREVIEW", m.row.preview.encode("utf-8"), utf8=session.utf8)
+    return responses.nstring(row.preview.encode("utf-8"), utf8=session.utf8)
+
+
+def _date(value: datetime | None) -> bytes:
+    """INTERNALDATE, SAVEDATE (NIL when None, RFC 8514)."""
+    return b"NIL" if value is None else format_date_time(value)
+
+
+def _header_literal(section: c.Section, partial: tuple[int, int] | None) -> Value | None:
+    """BODY[HEADER], BODY[HEADER.FIELDS (...)] and BODY[HEADER.FIELDS.NOT (...)] of the
+    message itself come from the stored header with no blob to open: rendered like the
+    other simple items (the same octets ``Message.body`` gives), or None for any other
+    section."""
+    if section.part or section.text not in ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        return None
+    select = header_selector(section.fields, section.text == "HEADER.FIELDS.NOT")
+
+    def value(session: Session, row: MessageRow) -> bytes:
+        header = row.header if section.text == "HEADER" else select(row.header)
+        if partial is not None:
+            start, end = _cut(0, len(header), partial)
+            header = header[start:end]
+        data = no_nul(header)
+        return b"{%d}\r\n%s" % (len(data), data)
+
+    return value
+
+
+def _simple_render(name: bytes, value: Value) -> Render:
+    async def render(session: Session, m: Message, out: responses.FetchResponse) -> None:
+        out.add(name, value(session, m.row))
+
+    return render
 
 
 def _rfc822(name: str, section: c.Section) -> Render:
@@ -102,21 +139,31 @@ def _rfc822(name: str, section: c.Section) -> Render:
     return render
 
 
+SIMPLE: dict[str, tuple[FetchField, Value]] = {
+    "UID": (FetchField(0), _uid),
+    "FLAGS": (FetchField.FLAGS, _flags),
+    "INTERNALDATE": (FetchField.INTERNALDATE, _internaldate),
+    "RFC822.SIZE": (FetchField.SIZE, _size),
+    "ENVELOPE": (FetchField.ENVELOPE, _envelope),
+    "BODY": (FetchField.BODY, _body),
+    "BODYSTRUCTURE": (FetchField.BODYSTRUCTURE, _bodystructure),
+    "MODSEQ": (FetchField(0), _modseq),  # RFC 7162 3.1.4.1
+    "EMAILID": (FetchField.OBJECTID, _emailid),  # RFC 8474 5.1
+    "THREADID": (FetchField.OBJECTID, _threadid),  # RFC 8474 5.2
+    "SAVEDATE": (FetchField.SAVEDATE, _savedate),  # RFC 8514 4.3
+}
+"""Data items rendered from the row alone (no blob, no await): these are what mail
+clients fetch for every message of a folder, so a FETCH made only of them (and header
+sections) takes a fast path that formats each response in one go."""
+
 ATTRIBUTES: dict[str, tuple[FetchField, bool, Render]] = {
-    "UID": (FetchField(0), False, _uid),
-    "FLAGS": (FetchField.FLAGS, False, _flags),
-    "INTERNALDATE": (FetchField.INTERNALDATE, False, _internaldate),
-    "RFC822.SIZE": (FetchField.SIZE, False, _size),
-    "ENVELOPE": (FetchField.ENVELOPE, False, _envelope),
-    "BODY": (FetchField.BODY, False, _body),
-    "BODYSTRUCTURE": (FetchField.BODYSTRUCTURE, False, _bodystructure),
+    **{
+        name: (fields, False, _simple_render(name.encode("ascii"), value))
+        for name, (fields, value) in SIMPLE.items()
+    },
     "RFC822": (_BLOB, True, _rfc822("RFC822", c.Section())),
     "RFC822.HEADER": (FetchField.HEADER, False, _rfc822("RFC822.HEADER", c.Section(text="HEADER"))),
     "RFC822.TEXT": (_PARTS, True, _rfc822("RFC822.TEXT", c.Section(text="TEXT"))),
-    "MODSEQ": (FetchField(0), False, _modseq),  # RFC 7162 3.1.4.1
-    "EMAILID": (FetchField.OBJECTID, False, _emailid),  # RFC 8474 5.1
-    "THREADID": (FetchField.OBJECTID, False, _threadid),  # RFC 8474 5.2
-    "SAVEDATE": (FetchField.SAVEDATE, False, _savedate),  # RFC 8514 4.3
 }
 """Data items without arguments: what to load, whether they set \\Seen, how to render.
 Extensions add theirs (MODSEQ, EMAILID, THREADID, SAVEDATE, ...)."""
@@ -148,6 +195,8 @@ class Plan:
         self.renders: list[Render] = []
         self.has_flags = False
         self.has_modseq = False
+        self.simple: list[tuple[bytes, Value]] | None = []
+        """(``NAME ``, value) per item when every item is simple (see ``SIMPLE``)."""
         if uid and not any(isinstance(i, c.FetchAttr) and i.name == "UID" for i in items):
             items = (c.FetchAttr("UID"), *items)  # RFC 9051 6.4.9: UID FETCH includes UID
         for item in items:
@@ -164,19 +213,31 @@ class Plan:
                 self.has_flags |= name == "FLAGS"
                 self.has_modseq |= name == "MODSEQ"
                 self.renders.append(render)
+                self._simple(name.encode("ascii"), SIMPLE.get(name, (None, None))[1])
             case c.FetchBody(section=section, partial=partial, peek=peek):
                 self.fields |= _body_fields(section)
                 self.sets_seen |= not peek
                 self.renders.append(_body_render(item.response_name(), section, partial))
+                self._simple(item.response_name(), _header_literal(section, partial))
             case c.FetchBinary(part=part, partial=partial, peek=peek, size=size):
+                self.simple = None
                 self.fields |= _PARTS
                 self.sets_seen |= not peek and not size
                 self.renders.append(_binary_render(item.response_name(), part, partial, size))
             case c.FetchPreview():
                 self.fields |= FetchField.PREVIEW
-                self.renders.append(_preview)
+                self.renders.append(_simple_render(b"PREVIEW", _preview))
+                self._simple(b"PREVIEW", _preview)
         if self.sets_seen:
             self.fields |= FetchField.FLAGS
+            self.simple = None
+
+    def _simple(self, name: bytes, value: Value | None) -> None:
+        if self.simple is not None:
+            if value is None:
+                self.simple = None
+            else:
+                self.simple.append((name + b" ", value))
 
 
 def _body_render(name: bytes, section: c.Section, partial: tuple[int, int] | None) -> Render:
@@ -234,6 +295,9 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
         sent += len(uids)
         rows = await session.store.fetch(selected.id, uids, plan.fields)
         missing = missing or len(rows) < len(uids)
+        if plan.simple is not None:
+            await session.send(_render_simple(session, plan.simple, first, uids, rows))
+            continue
         newly_seen: set[int] = set()
         if mark_seen:
             rows, newly_seen = await _mark_seen(session, rows)
@@ -249,9 +313,9 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
                 if row.uid in newly_seen:
                     # RFC 9051 6.4.5 (FLAGS), RFC 7162 3.1 (MODSEQ once CONDSTORE is on).
                     if not plan.has_flags:
-                        await _flags(session, message, out)
+                        out.add("FLAGS", _flags(session, row))
                     if session.condstore and not plan.has_modseq:
-                        await _modseq(session, message, out)
+                        out.add("MODSEQ", _modseq(session, row))
                 await session.send_chunks(out.chunks())
             finally:
                 await message.close()
@@ -260,6 +324,25 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
             "NO", "some of the requested messages no longer exist", responses.EXPUNGEISSUED
         )
     return Result("OK", "FETCH completed")
+
+
+def _render_simple(
+    session: Session,
+    simple: list[tuple[bytes, Value]],
+    first: int,
+    uids: Sequence[int],
+    rows: list[MessageRow],
+) -> bytes:
+    """The FETCH responses of one batch as one bytes object: no per-message awaits or
+    builders (the items need nothing but the row)."""
+    out = []
+    position = 0
+    for row in rows:
+        while uids[position] != row.uid:
+            position += 1
+        items = b" ".join([name + value(session, row) for name, value in simple])
+        out.append(b"* %d FETCH (%s)\r\n" % (first + position + 1, items))
+    return b"".join(out)
 
 
 async def _changed_spans(session: Session, spans: Spans, changedsince: int) -> Spans:
