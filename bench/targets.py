@@ -58,9 +58,10 @@ class Relative:
         out = []
         for size in run.sizes:
             for w in self.workloads:
-                ratio = speed_ratio(run.find(size, w, MK), run.find(size, w, DC))
+                mk = run.find(size, w, MK)
+                ratio = speed_ratio(mk, run.find(size, w, DC))
                 if ratio is None:
-                    if run.find(size, w, MK) is not None:
+                    if mk is not None and mk.skipped is None:  # ran (or failed): say so
                         out.append(Verdict(f"{self.text} [{w}]", size, None, "–"))
                     continue
                 out.append(
@@ -85,7 +86,12 @@ class Absolute:
 
     def judge(self, run: Run) -> list[Verdict]:
         out = []
-        for size in run.sizes if self.size is None else [self.size]:
+        sizes = (
+            [self.size]
+            if self.size is not None
+            else [size for size in run.sizes if run.find(size, self.workload, MK) is not None]
+        )
+        for size in sizes:
             result = run.find(size, self.workload, MK)
             m = result.median() if result else None
             if m is None or self.metric not in m:
@@ -94,7 +100,7 @@ class Absolute:
             value = m[self.metric] * self.scale
             ok = value < self.limit if self.below else value >= self.limit
             out.append(Verdict(self.text, size, ok, f"{value:,.1f}{self.unit}"))
-        return out
+        return out or [Verdict(self.text, None, None, "not run")]
 
 
 @dataclass(frozen=True)
