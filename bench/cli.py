@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bulk-from",
         type=_ints_one,
-        default=200_000,
+        default=50_000,
         help="load corpora of this many messages and more through the bulk path (bench.bulk)",
     )
     p.add_argument("--plugin", action="append", default=[], help="module adding workloads")

@@ -105,7 +105,7 @@ class Runner:
     run_checks: bool = True
     timeout: float = 1800.0
     """Seconds one run of a workload may take before it is abandoned as failed."""
-    bulk_from: int = SCALE_FROM
+    bulk_from: int = 50_000
     """Corpora at least this large are loaded through ``bench.bulk``, not LMTP."""
     scratch: Path = Path("bench/results/tmp")
     """Where the bulk path caches its Maildir copies of the corpus."""
