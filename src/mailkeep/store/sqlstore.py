@@ -184,11 +184,16 @@ class SqlStore:
         mailbox, events = await self._write(
             sql.create_mailbox_tx(account_id, name, special_use, self._now())
         )
+        # Everything a new mailbox will hold is \Recent for the first session that
+        # selects it; a boundary left by a deleted mailbox whose id SQLite reuses must
+        # not hide that (RFC 3501 2.3.2).
+        self._recent[mailbox.id] = 1
         self._publish(events)
         return mailbox
 
     async def delete_mailbox(self, mailbox_id: int) -> None:
         self._publish(await self._write(sql.delete_mailbox_tx(mailbox_id, self._now())))
+        self._recent.pop(mailbox_id, None)
 
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
         self._publish(await self._write(sql.rename_mailbox_tx(account_id, old, new, self._now())))
@@ -263,10 +268,9 @@ class SqlStore:
     async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
         """Refuse an append that cannot fit before writing any blob (the transaction
         checks again, exactly)."""
-        mailbox = await self.get_mailbox_by_id(mailbox_id)
+        mailbox, account = await self.engine.read(sql.mailbox_owner_tx(mailbox_id))
         if mailbox is None:
             raise NotFound("mailbox does not exist (it may have been deleted)")
-        account = await self.get_account_by_id(mailbox.account_id)
         if account is None:
             raise NotFound("no such account")
         size = sum(len(m.raw) for m in messages)

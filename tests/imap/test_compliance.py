@@ -1,0 +1,49 @@
+"""Behaviours an independent IMAP compliance suite (Dovecot's imaptest) checks, found by
+running its kind of scenario against us: \\Recent in a re-created mailbox, BINARY with
+BODY's section forms and an offset-only partial, quoted-printable trailing white space."""
+
+from __future__ import annotations
+
+from .support import Client
+
+NESTED = (
+    b"From: user@example.org\r\n"
+    b"Mime-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="xx"\r\n'
+    b"\r\n"
+    b"--xx\r\n"
+    b"Content-Type: text/plain; charset=us-ascii\r\n"
+    b"\r\n"
+    b"first part\r\n"
+    b"--xx\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"From: inner@example.org\r\n"
+    b"Subject: inner\r\n"
+    b"\r\n"
+    b"inner body\r\n"
+    b"--xx--\r\n"
+)
+
+
+async def test_recreated_mailbox_gives_recent_to_first_selecting_session(alice: Client) -> None:
+    # The first session to select a mailbox after messages arrive sees them \Recent
+    # (RFC 3501 2.3.2), also when a mailbox of that name (and, in SQLite, of that row
+    # id) was selected and deleted before.
+    await alice.ok("a CREATE box")
+    await alice.ok("a APPEND box {5+}\r\nhello")
+    await alice.ok("a SELECT box")
+    await alice.ok("a UNSELECT")
+    await alice.ok("a DELETE box")
+    await alice.ok("a CREATE box")
+    await alice.ok("a APPEND box {6+}\r\nhello1")
+    await alice.ok("a APPEND box {6+}\r\nhello2")
+    untagged = await alice.ok("a SELECT box")
+    assert b"* 2 EXISTS" in untagged
+    assert b"* 2 RECENT" in untagged
+    fetched = await alice.ok("a FETCH 1:2 FLAGS")
+    assert fetched == [b"* 1 FETCH (FLAGS (\\Recent))", b"* 2 FETCH (FLAGS (\\Recent))"]
+    # A second session gets none of them.
+    await alice.ok("a UNSELECT")
+    untagged = await alice.ok("a SELECT box")
+    assert b"* 0 RECENT" in untagged
