@@ -4,6 +4,10 @@ BODY's section forms and an offset-only partial, quoted-printable trailing white
 
 from __future__ import annotations
 
+from mailkeep.store.api import Account
+from mailkeep.store.sqlstore import SqlStore
+
+from .conftest import deliver, message
 from .support import Client
 
 NESTED = (
@@ -47,3 +51,16 @@ async def test_recreated_mailbox_gives_recent_to_first_selecting_session(alice: 
     await alice.ok("a UNSELECT")
     untagged = await alice.ok("a SELECT box")
     assert b"* 0 RECENT" in untagged
+
+
+async def test_partial_with_origin_only_runs_to_the_end(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    # <origin> without .octets is not RFC syntax; Dovecot reads it as "to the end" and
+    # imaptest's BINARY scripts send it.
+    await deliver(store, account, message(body="0123456789\r\n"))
+    await alice.ok("a SELECT INBOX")
+    got = await alice.ok("a FETCH 1 (BODY.PEEK[TEXT]<4> BINARY.PEEK[1]<8>)")
+    assert got == [b"* 1 FETCH (BODY[TEXT]<4> {8}\r\n456789\r\n BINARY[1]<8> {4}\r\n89\r\n)"]
+    got = await alice.ok("a FETCH 1 BODY.PEEK[TEXT]<40>")
+    assert got == [b"* 1 FETCH (BODY[TEXT]<40> {0}\r\n)"]

@@ -68,7 +68,7 @@ _FLAG = re.compile(rb"\\?" + ATOM.pattern)
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
 _SECTION_PART = re.compile(rb"[0-9]+(?:\.[0-9]+)*")
 _SECTION_TEXT = re.compile(rb"(?i:HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)")
-_PARTIAL = re.compile(rb"<([0-9]{1,20})\.([0-9]{1,20})>")
+_PARTIAL = re.compile(rb"<([0-9]{1,20})(?:\.([0-9]{1,20}))?>")
 _PARTIAL_RANGE = re.compile(rb"(-?)([0-9]{1,20}):(-?)([0-9]{1,20})")
 _OBJECTID = re.compile(rb"[A-Za-z0-9_-]{1,255}")
 _ENTRY_FLAG = re.compile(rb"/flags/\\?" + ATOM.pattern)
@@ -867,7 +867,12 @@ def _partial(cur: Cursor) -> tuple[int, int] | None:
     found = cur.match(_PARTIAL)
     if found is None:
         raise cur.fail("partial like <0.1024>")
-    origin, length = int(found.group(1)), int(found.group(2))
+    # RFC 3501/9051 require ``<origin.octets>``. We also accept ``<origin>`` alone,
+    # meaning "from origin to the end", as Dovecot does: imaptest's BINARY scripts send
+    # it (BINARY.PEEK[5]<15>), and a lenient reading of a form no RFC gives another
+    # meaning costs nothing. The response names ``<origin>`` either way.
+    origin = int(found.group(1))
+    length = MAX_NUMBER64 if found.group(2) is None else int(found.group(2))
     if origin > MAX_NUMBER64 or not 0 < length <= MAX_NUMBER64:
         raise ParseError("partial origin or length out of range (length must be non-zero)")
     return origin, length
