@@ -53,6 +53,33 @@ async def test_recreated_mailbox_gives_recent_to_first_selecting_session(alice: 
     assert b"* 0 RECENT" in untagged
 
 
+async def test_binary_accepts_body_section_forms(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    # RFC 3516 allows part numbers only; like Dovecot we answer BINARY[1.MIME],
+    # BINARY[2.HEADER], BINARY[TEXT] with BODY[]'s octets (headers are never encoded).
+    await deliver(store, account, NESTED)
+    await alice.ok("a SELECT INBOX")
+    got = await alice.ok("a FETCH 1 (BINARY.PEEK[1.MIME] BINARY.SIZE[1.MIME])")
+    mime = b"Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+    assert got == [
+        b"* 1 FETCH (BINARY[1.MIME] {%d}\r\n%s BINARY.SIZE[1.MIME] %d)"
+        % (len(mime), mime, len(mime))
+    ]
+    got = await alice.ok("a FETCH 1 (BINARY.PEEK[2.HEADER.FIELDS (subject)])")
+    assert got == [b"* 1 FETCH (BINARY[2.HEADER.FIELDS (subject)] {18}\r\nSubject: inner\r\n\r\n)"]
+    got = await alice.ok("a FETCH 1 (BINARY.SIZE[2.TEXT] BINARY.SIZE[TEXT])")
+    text = NESTED.index(b"\r\n\r\n") + 4
+    assert got == [
+        b"* 1 FETCH (BINARY.SIZE[2.TEXT] 10 BINARY.SIZE[TEXT] %d)" % (len(NESTED) - text)
+    ]
+    # BINARY with a section-text still sets \Seen unless PEEK.
+    got = await alice.ok("a FETCH 1 BINARY[2.TEXT]")
+    assert got == [b"* 1 FETCH (BINARY[2.TEXT] {10}\r\ninner body FLAGS (\\Seen \\Recent))"]
+    bad = await alice.command("a FETCH 1 BINARY[1.BOGUS]")
+    assert bad[-1].startswith(b"a BAD ")
+
+
 async def test_partial_with_origin_only_runs_to_the_end(
     alice: Client, store: SqlStore, account: Account
 ) -> None:

@@ -499,15 +499,23 @@ class FetchBody:
 
 @dataclass(frozen=True, slots=True)
 class FetchBinary:
-    """``BINARY[part]<partial>``, ``BINARY.PEEK``, or ``BINARY.SIZE[part]`` (RFC 3516)."""
+    """``BINARY[part]<partial>``, ``BINARY.PEEK``, or ``BINARY.SIZE[part]`` (RFC 3516).
+
+    ``section`` is set when a section-text followed the part numbers (``BINARY[1.MIME]``,
+    ``BINARY.SIZE[2.HEADER]``, ``BINARY[TEXT]``): RFC 3516 allows part numbers only, but
+    Dovecot accepts the BODY[] forms and imaptest's BINARY scripts use them. Headers are
+    never transfer-encoded, so such a section is answered with BODY[section]'s octets."""
 
     part: tuple[int, ...] = ()
     partial: tuple[int, int] | None = None
     peek: bool = False
     size: bool = False
+    section: Section | None = None
 
     def response_name(self) -> bytes:
         part = b".".join(b"%d" % p for p in self.part)
+        if self.section is not None:
+            part = bytes(self.section)
         if self.size:
             return b"BINARY.SIZE[" + part + b"]"
         name = b"BINARY[" + part + b"]"

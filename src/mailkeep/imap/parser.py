@@ -782,10 +782,10 @@ def fetch_att(cur: Cursor) -> c.FetchItem:
             section = _section(cur)
             return c.FetchBody(section, _partial(cur), peek=name == "BODY.PEEK")
         if name in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
-            part = _section_binary(cur)
+            part, spec = _section_binary(cur)
             if name == "BINARY.SIZE":
-                return c.FetchBinary(part, size=True)
-            return c.FetchBinary(part, _partial(cur), peek=name == "BINARY.PEEK")
+                return c.FetchBinary(part, size=True, section=spec)
+            return c.FetchBinary(part, _partial(cur), peek=name == "BINARY.PEEK", section=spec)
         raise ParseError(f"FETCH attribute {name} takes no section")
     if name in _FETCH_SIMPLE:
         return c.FetchAttr(name)
@@ -852,13 +852,12 @@ def _part_numbers(text: bytes) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def _section_binary(cur: Cursor) -> tuple[int, ...]:
-    """``section-binary = "[" [section-part] "]"`` (RFC 3516)."""
-    cur.pos += 1
-    found = cur.match(_SECTION_PART)
-    part = _part_numbers(found.group()) if found else ()
-    cur.char(b"]", "']' to close the BINARY section (part numbers only)")
-    return part
+def _section_binary(cur: Cursor) -> tuple[tuple[int, ...], c.Section | None]:
+    """``section-binary = "[" [section-part] "]"`` (RFC 3516), and, as Dovecot accepts
+    them, BODY's section forms (``[1.MIME]``, ``[2.HEADER]``, ``[TEXT]``): the part
+    numbers, and the whole section when it has a section-text (see ``c.FetchBinary``)."""
+    section = _section(cur)
+    return section.part, (section if section.text is not None else None)
 
 
 def _partial(cur: Cursor) -> tuple[int, int] | None:

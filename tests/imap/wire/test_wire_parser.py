@@ -478,7 +478,7 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b"a1 FETCH 1 BODY[HEADER.FIELDS]", "expected SP after HEADER.FIELDS"),
     (b"a1 FETCH 1 BODY[MIME]", "MIME needs a part number"),
     (b"a1 FETCH 1 BODY[1]<0.0>", "length must be non-zero"),
-    (b"a1 FETCH 1 BINARY[1.TEXT]", "']' to close the BINARY section"),
+    (b"a1 FETCH 1 BINARY[1.BOGUS]", "HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT or MIME"),
     (b"a1 FETCH 1 FLAGS (FOO)", "unknown FETCH modifier FOO"),
     (b"a1 FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)", "VANISHED needs UID FETCH"),
     (b"a1 FETCH x FLAGS", "expected sequence set, found 'x'"),

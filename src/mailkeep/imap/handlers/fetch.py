@@ -219,11 +219,16 @@ class Plan:
                 self.sets_seen |= not peek
                 self.renders.append(_body_render(item.response_name(), section, partial))
                 self._simple(item.response_name(), _header_literal(section, partial))
-            case c.FetchBinary(part=part, partial=partial, peek=peek, size=size):
+            case c.FetchBinary(part=part, partial=partial, peek=peek, size=size, section=spec):
                 self.simple = None
                 self.fields |= _PARTS
                 self.sets_seen |= not peek and not size
-                self.renders.append(_binary_render(item.response_name(), part, partial, size))
+                if spec is not None:  # BINARY[1.MIME] and the like: BODY's octets
+                    self.fields |= _body_fields(spec)
+                    render = _binary_section_render(item.response_name(), spec, partial, size)
+                else:
+                    render = _binary_render(item.response_name(), part, partial, size)
+                self.renders.append(render)
             case c.FetchPreview():
                 self.fields |= FetchField.PREVIEW
                 self.renders.append(_simple_render(b"PREVIEW", _preview))
@@ -255,6 +260,19 @@ def _binary_render(
             out.add_number(name, await m.binary_size(part))
         else:
             _add(out, name, await m.binary(part, partial))
+
+    return render
+
+
+def _binary_section_render(
+    name: bytes, section: c.Section, partial: tuple[int, int] | None, size: bool
+) -> Render:
+    async def render(session: Session, m: Message, out: responses.FetchResponse) -> None:
+        if size:
+            data = await m.body(section, None)
+            out.add_number(name, data.size if isinstance(data, Stream) else len(data))
+        else:
+            _add(out, name, await m.body(section, partial))
 
     return render
 
