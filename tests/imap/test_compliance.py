@@ -4,6 +4,7 @@ BODY's section forms and an offset-only partial, quoted-printable trailing white
 
 from __future__ import annotations
 
+from mailkeep.mail.structure import decode_quoted_printable
 from mailkeep.store.api import Account
 from mailkeep.store.sqlstore import SqlStore
 
@@ -91,3 +92,23 @@ async def test_partial_with_origin_only_runs_to_the_end(
     assert got == [b"* 1 FETCH (BODY[TEXT]<4> {8}\r\n456789\r\n BINARY[1]<8> {4}\r\n89\r\n)"]
     got = await alice.ok("a FETCH 1 BODY.PEEK[TEXT]<40>")
     assert got == [b"* 1 FETCH (BODY[TEXT]<40> {0}\r\n)"]
+
+
+def test_quoted_printable_drops_trailing_white_space() -> None:
+    # RFC 2045 6.7 rule (3): trailing white space on an encoded line was added in
+    # transport; "=20" and white space before a soft line break stay.
+    encoded = b"foo b  \r\nbar=20\r\nx \t=\r\ny\t\r\nend "
+    assert decode_quoted_printable(encoded) == b"foo b\r\nbar \r\nx \ty\r\nend"
+
+
+async def test_binary_quoted_printable_size_matches_content(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    raw = message(
+        body="line one   \r\nline=20two\r\n",
+        extra="Mime-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+    )
+    await deliver(store, account, raw)
+    await alice.ok("a SELECT INBOX")
+    got = await alice.ok("a FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert got == [b"* 1 FETCH (BINARY.SIZE[1] 20 BINARY[1] {20}\r\nline one\r\nline two\r\n)"]

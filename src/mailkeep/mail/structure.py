@@ -188,6 +188,16 @@ def decode_base64(data: bytes) -> bytes:
         return b""
 
 
+_QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|$)")
+
+
+def decode_quoted_printable(data: bytes) -> bytes:
+    """RFC 2045 6.7 rule (3): white space at the end of an encoded line was added in
+    transport and is deleted before decoding (``=20`` and space before a soft line
+    break ``=`` are kept)."""
+    return binascii.a2b_qp(_QP_TRAILING_SPACE.sub(b"", data))
+
+
 def decode_transfer(data: bytes, encoding: str) -> bytes | None:
     """Undo a Content-Transfer-Encoding (RFC 2045 6) for BINARY[] (RFC 3516).
 
@@ -199,5 +209,5 @@ def decode_transfer(data: bytes, encoding: str) -> bytes | None:
     if enc == "base64":
         return decode_base64(data)
     if enc == "quoted-printable":
-        return binascii.a2b_qp(data)
+        return decode_quoted_printable(data)
     return None

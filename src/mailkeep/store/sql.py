@@ -544,14 +544,18 @@ def _content_for(item: Prepared) -> Tx[int]:
 def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
     """RFC 8474 THREADID: join the thread of a message this one refers to, if the
     account has one; otherwise start a thread named after this content."""
-    ids = [i for i in (*parsed.references, parsed.in_reply_to) if i]
-    if ids:
-        marks = ", ".join("?" * len(ids[-20:]))
+    ids = [i for i in (*parsed.references, parsed.in_reply_to) if i][-20:]
+    if not ids:
+        return content_id
+    # Two steps, so that no planner starts from the account's mailboxes and walks all
+    # their messages (that made every delivery slower as the mailbox grew).
+    marks = ", ".join("?" * len(ids))
+    referred = yield All(f"SELECT id FROM contents WHERE message_id IN ({marks})", ids)
+    for (referred_id,) in referred:
         row = yield One(
-            "SELECT m.thread_id FROM contents c JOIN messages m ON m.content_id = c.id"
-            " JOIN mailboxes b ON b.id = m.mailbox_id"
-            f" WHERE c.message_id IN ({marks}) AND b.account_id = ? LIMIT 1",
-            (*ids[-20:], account_id),
+            "SELECT m.thread_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+            " WHERE m.content_id = ? AND b.account_id = ? LIMIT 1",
+            (referred_id, account_id),
         )
         if row is not None:
             return int(row[0])

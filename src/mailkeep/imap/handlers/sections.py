@@ -87,11 +87,11 @@ class _QuotedPrintable(TransferDecoder):
         data = self._rest + data
         cut = data.rfind(b"\n") + 1
         self._rest = data[cut:]
-        return binascii.a2b_qp(data[:cut]) if cut else b""
+        return structure.decode_quoted_printable(data[:cut]) if cut else b""
 
     def finish(self) -> bytes:
         rest, self._rest = self._rest, b""
-        return binascii.a2b_qp(rest) if rest else b""
+        return structure.decode_quoted_printable(rest) if rest else b""
 
 
 _IDENTITY = frozenset({"7bit", "8bit", "binary", ""})
