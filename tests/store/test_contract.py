@@ -279,6 +279,22 @@ async def test_rename_moves_children_and_subscriptions(store: SqlStore) -> None:
     assert "Work/Reports" not in subscriptions
 
 
+async def test_rename_onto_a_subscribed_name(store: SqlStore) -> None:
+    """A subscription may name a mailbox that does not exist; renaming a subscribed
+    mailbox to that name keeps one subscription (found by fuzzing RENAME)."""
+    account = await make_account(store)
+    await store.create_mailbox(account.id, "old")
+    await store.subscribe(account.id, "old", True)
+    await store.subscribe(account.id, "new", True)
+    await store.create_mailbox(account.id, "lone")
+    await store.rename_mailbox(account.id, "old", "new")
+    await store.rename_mailbox(account.id, "lone", "other")
+    subscriptions = await store.list_subscriptions(account.id)
+    assert subscriptions.count("new") == 1
+    assert "old" not in subscriptions
+    assert "other" not in subscriptions
+
+
 async def test_rename_keeps_names_that_differ_only_in_case(store: SqlStore) -> None:
     account = await make_account(store)
     await store.create_mailbox(account.id, "foo/a")

@@ -414,10 +414,17 @@ def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[
             events.append(MailboxEvent(account_id, "created", parent, mailbox_id=created.id))
     for mailbox_id, name, target in moves:
         yield Exec("UPDATE mailboxes SET name = ? WHERE id = ?", (target, mailbox_id))
-        yield Exec(
-            "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
-            (target, account_id, name),
+        # A subscription follows its mailbox; the new name may be subscribed already
+        # (subscriptions may name mailboxes that do not exist, RFC 9051 6.3.7).
+        moved = yield Exec(
+            "DELETE FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
         )
+        if moved:
+            yield Exec(
+                "INSERT INTO subscriptions (account_id, name) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (account_id, target),
+            )
         events.append(MailboxEvent(account_id, "renamed", target, name, mailbox_id=mailbox_id))
     return events
 
