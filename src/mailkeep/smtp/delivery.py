@@ -34,7 +34,7 @@ from email.utils import format_datetime
 
 from mailkeep import metrics
 from mailkeep.errors import MailkeepError, NotFound, QuotaExceeded, TemporaryFailure
-from mailkeep.mail.message import parse
+from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
 from mailkeep.store.api import Account, NewMessage, Store
 from mailkeep.store.names import INBOX
 
@@ -140,7 +140,10 @@ class Delivery:
             if account is None:
                 return Outcome(recipient, status, f"no mailbox here by the name {recipient}")
             target = await self._target(account, mailbox)
-            parsed = await asyncio.get_running_loop().run_in_executor(None, parse, message)
+            if len(message) <= INLINE_PARSE_LIMIT:
+                parsed = parse(message)
+            else:
+                parsed = await asyncio.get_running_loop().run_in_executor(None, parse, message)
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
             quota = account.quota_bytes if account is not None else None

@@ -329,7 +329,7 @@ class PostgresEngine:
 
     # -- running transactions
 
-    async def read(self, tx: Tx[T]) -> T:
+    async def read(self, tx: Tx[T], *, point: bool = False) -> T:
         try:
             async with (
                 self._pool.acquire() as connection,

@@ -309,6 +309,15 @@ def get_mailbox_by_id_tx(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox |
     return None if row is None else _mailbox(row)
 
 
+def mailbox_owner_tx(mailbox_id: int) -> Tx[tuple[Mailbox | None, Account | None]]:
+    """A mailbox and the account owning it, in one read (append's quota precheck)."""
+    mailbox = yield from get_mailbox_by_id_tx(mailbox_id)
+    if mailbox is None:
+        return None, None
+    account = yield from get_account_by_id_tx(mailbox.account_id)
+    return mailbox, account
+
+
 def _require_mailbox(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox]:
     """The mailbox; ``lock`` holds its row until commit, for writes that take its next
     UID or MODSEQ (concurrent writers then queue instead of taking the same one)."""
@@ -421,8 +430,7 @@ def rename_mailbox_tx(account_id: int, old: str, new: str, now: int) -> Tx[list[
         )
         if moved:
             yield Exec(
-                "INSERT INTO subscriptions (account_id, name) VALUES (?, ?)"
-                " ON CONFLICT DO NOTHING",
+                "INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (account_id, target),
             )
         events.append(MailboxEvent(account_id, "renamed", target, name, mailbox_id=mailbox_id))

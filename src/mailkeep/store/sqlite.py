@@ -24,7 +24,7 @@ from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from mailkeep.errors import InUse, TemporaryFailure
 from mailkeep.store import migrations
@@ -43,6 +43,7 @@ from mailkeep.store.ops import (
     One,
     Op,
     ReadBlob,
+    Replayable,
     Tx,
     run_sync,
 )
@@ -54,6 +55,8 @@ _MAX_BATCH = 512
 _EXTERNAL_POLL = 0.25
 """Seconds between checks for commits by other processes when the writer is idle."""
 _TRIGRAM = 3
+_INLINE_BLOB = 256 * 1024
+"""Blobs up to this size are written on the event loop (no sync: see ``put_blob``)."""
 
 
 class SqliteDialect:
@@ -87,6 +90,7 @@ class SqliteEngine:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max(1, readers), thread_name_prefix="mailkeep-read")
         self._reader_connections: list[sqlite3.Connection] = []
+        self._point_connection: sqlite3.Connection | None = None
         self._connections_lock = threading.Lock()
         self._writer_connection = self._connect()
         self._pending_deletes: set[str] = set()
@@ -142,11 +146,33 @@ class SqliteEngine:
 
     # -- running transactions
 
-    async def read(self, tx: Tx[T]) -> T:
+    async def read(self, tx: Tx[T], *, point: bool = False) -> T:
+        if point:
+            # A lookup by key in WAL mode never waits for the writer and takes tens of
+            # microseconds from the page cache: less than the hop to a reader thread and
+            # back (two thread switches and the GIL changing hands), which delivery and
+            # login pay several times. A busy database (a checkpoint, another process's
+            # recovery) sends it to a reader thread after all.
+            try:
+                return self._run_read(tx, self._point_reader())
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
         return await self._loop.run_in_executor(self._readers, self._run_read, tx)
 
-    def _run_read(self, tx: Tx[T]) -> T:
-        connection = self._reader()
+    def _point_reader(self) -> sqlite3.Connection:
+        """The event loop thread's own connection, for ``point`` reads: it fails at once
+        instead of waiting when the database is locked."""
+        if self._point_connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            connection.execute("PRAGMA busy_timeout = 0")
+            self._point_connection = connection
+        return self._point_connection
+
+    def _run_read(self, tx: Tx[T], connection: sqlite3.Connection | None = None) -> T:
+        if connection is None:
+            connection = self._reader()
         connection.execute("BEGIN")
         try:
             return run_sync(tx, lambda op: self._execute(connection, op))
@@ -214,10 +240,59 @@ class SqliteEngine:
     def _commit_batch(
         self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]
     ) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None = None
+        if len(batch) == 1 or all(isinstance(tx, Replayable) for tx, _ in batch):
+            outcomes = self._try_batch_whole(connection, batch)
+            if outcomes is None:
+                # One of them failed: run them again (from the start), each in its own
+                # savepoint, so that only the failing one is undone.
+                batch = [(cast(Replayable[Any], tx).restart(), future) for tx, future in batch]
+        if outcomes is None:
+            outcomes = self._run_batch(connection, batch, savepoints=True)
+        for blob in self._pending_deletes:
+            self.blobs.delete(blob)
+        self._pending_deletes.clear()
+        self._release_gc_lock()
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+
+    def _try_batch_whole(
+        self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None:
+        """Run a batch with no savepoint per transaction (each costs: FTS5 flushes its
+        pending index data at every savepoint release, one small segment per message);
+        None, with everything rolled back, when one of several raised."""
+        deletes_before = set(self._pending_deletes)
+        try:
+            return self._run_batch(connection, batch, savepoints=False)
+        except _BatchFailed as failed:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            self._pending_deletes = deletes_before
+            if len(batch) == 1:  # undoing the batch undid just that transaction
+                return [(batch[0][1], None, failed.__cause__ or failed)]
+            return None
+
+    def _run_batch(
+        self,
+        connection: sqlite3.Connection,
+        batch: list[tuple[Tx[Any], asyncio.Future[Any]]],
+        *,
+        savepoints: bool,
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """Run every transaction of the batch and commit them together. With
+        ``savepoints`` a transaction that raises is undone alone; without, it raises
+        ``_BatchFailed`` (the caller rolls back)."""
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
             for tx, future in batch:
+                if not savepoints:
+                    try:
+                        result = run_sync(tx, lambda op: self._execute(connection, op))
+                    except Exception as exc:
+                        raise _BatchFailed from exc
+                    outcomes.append((future, result, None))
+                    continue
                 connection.execute("SAVEPOINT tx")
                 deletes_before = set(self._pending_deletes)
                 try:
@@ -240,11 +315,7 @@ class SqliteEngine:
             self._pending_deletes.clear()
             failure = exc if isinstance(exc, TemporaryFailure) else _temporary(exc)
             outcomes = [(future, None, failure) for _, future in batch]
-        for blob in self._pending_deletes:
-            self.blobs.delete(blob)
-        self._pending_deletes.clear()
-        self._release_gc_lock()
-        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+        return outcomes
 
     def _execute(self, connection: sqlite3.Connection, op: Op) -> Any:
         match op:
@@ -308,7 +379,11 @@ class SqliteEngine:
         return await self._loop.run_in_executor(None, self.blobs.all_blobs)
 
     async def put_blob(self, blob: str, data: bytes) -> None:
-        # Durable at the commit of the batch that names it (see _commit_batch).
+        # Durable at the commit of the batch that names it (see _commit_batch). A small
+        # blob is written in place: into the page cache, cheaper than a thread hop.
+        if len(data) <= _INLINE_BLOB:
+            self.blobs.put(blob, data, sync=False)
+            return
         await self._loop.run_in_executor(
             None, functools.partial(self.blobs.put, sync=False), blob, data
         )
@@ -335,6 +410,13 @@ class SqliteEngine:
             for connection in self._reader_connections:
                 connection.close()
             self._reader_connections.clear()
+        if self._point_connection is not None:
+            self._point_connection.close()
+            self._point_connection = None
+
+
+class _BatchFailed(Exception):
+    """A transaction of a batch run without savepoints raised."""
 
 
 def _temporary(exc: sqlite3.Error) -> TemporaryFailure:

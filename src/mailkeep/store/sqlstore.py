@@ -68,7 +68,11 @@ class Engine(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def read(self, tx: Tx[T]) -> T: ...
+    async def read(self, tx: Tx[T], *, point: bool = False) -> T:
+        """Run a read transaction. ``point``: a few rows by key (an account, a mailbox),
+        which a backend may run in place rather than on a worker."""
+        ...
+
     async def write(self, tx: Tx[T]) -> T: ...
     async def put_blob(self, blob: str, data: bytes) -> None: ...
     async def open_blob(self, blob: str) -> BlobReader: ...
@@ -140,10 +144,10 @@ class SqlStore:
         return account
 
     async def get_account(self, address: str) -> Account | None:
-        return await self.engine.read(sql.get_account_tx(address))
+        return await self.engine.read(sql.get_account_tx(address), point=True)
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        return await self.engine.read(sql.get_account_by_id_tx(account_id))
+        return await self.engine.read(sql.get_account_by_id_tx(account_id), point=True)
 
     async def list_accounts(self) -> list[Account]:
         return await self.engine.read(sql.list_accounts_tx())
@@ -152,7 +156,7 @@ class SqlStore:
         self._publish(await self._write(sql.delete_account_tx(account_id, self._now())))
 
     async def get_credentials(self, address: str) -> Credentials | None:
-        return await self.engine.read(sql.get_credentials_tx(address))
+        return await self.engine.read(sql.get_credentials_tx(address), point=True)
 
     async def set_credentials(
         self, account_id: int, password_hash: str, scram_sha256: str | None
@@ -173,10 +177,10 @@ class SqlStore:
         return await self.engine.read(sql.list_mailboxes_tx(account_id))
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        return await self.engine.read(sql.get_mailbox_tx(account_id, name))
+        return await self.engine.read(sql.get_mailbox_tx(account_id, name), point=True)
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        return await self.engine.read(sql.get_mailbox_by_id_tx(mailbox_id))
+        return await self.engine.read(sql.get_mailbox_by_id_tx(mailbox_id), point=True)
 
     async def create_mailbox(
         self, account_id: int, name: str, special_use: str | None = None
@@ -268,7 +272,7 @@ class SqlStore:
     async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
         """Refuse an append that cannot fit before writing any blob (the transaction
         checks again, exactly)."""
-        mailbox, account = await self.engine.read(sql.mailbox_owner_tx(mailbox_id))
+        mailbox, account = await self.engine.read(sql.mailbox_owner_tx(mailbox_id), point=True)
         if mailbox is None:
             raise NotFound("mailbox does not exist (it may have been deleted)")
         if account is None:
@@ -398,7 +402,7 @@ class SqlStore:
     async def acl_rights(
         self, mailbox_id: int, identifiers: Sequence[str]
     ) -> list[tuple[str, str]]:
-        return await self.engine.read(acl.rights_tx(mailbox_id, identifiers))
+        return await self.engine.read(acl.rights_tx(mailbox_id, identifiers), point=True)
 
     async def list_grants(self, identifiers: Sequence[str]) -> list[Grant]:
         return await self.engine.read(acl.list_grants_tx(identifiers))

@@ -1,8 +1,9 @@
 """APPEND with MULTIAPPEND (RFC 9051 6.3.12, RFC 3502), binary literals (RFC 3516), the
 UTF8 data item (RFC 6855) and APPENDUID (RFC 4315).
 
-Every message of one command is parsed once (in a worker thread: a large message must not
-stall the other sessions) and appended in one transaction: all or none (RFC 3502 6).
+Every message of one command is parsed once (a large one in a worker thread, so that it
+does not stall the other sessions: ``INLINE_PARSE_LIMIT``) and appended in one
+transaction: all or none (RFC 3502 6).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles, no
 from mailkeep.imap.handlers.common import client_flags
-from mailkeep.mail.message import parse
+from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
 from mailkeep.store.api import NewMessage
 
 if TYPE_CHECKING:
@@ -39,9 +40,11 @@ async def append(session: Session, tag: str, command: c.Append) -> Result:
         flags, keywords = client_flags(item.flags)
         flags &= allowed
         keywords = keywords if keywords_allowed else ()
-        parsed = await asyncio.to_thread(
-            parse, item.data, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth
-        )
+        limit_args = {"max_parts": limits.max_mime_parts, "max_depth": limits.max_mime_depth}
+        if len(item.data) <= INLINE_PARSE_LIMIT:
+            parsed = parse(item.data, **limit_args)
+        else:
+            parsed = await asyncio.to_thread(parse, item.data, **limit_args)
         messages.append(NewMessage(item.data, parsed, flags, keywords, item.internal_date))
     result = await session.store.append(mailbox.id, messages)
     code = responses.appenduid(result.mailbox.uidvalidity, result.uids)
