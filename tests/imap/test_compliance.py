@@ -112,3 +112,19 @@ async def test_binary_quoted_printable_size_matches_content(
     await alice.ok("a SELECT INBOX")
     got = await alice.ok("a FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
     assert got == [b"* 1 FETCH (BINARY.SIZE[1] 20 BINARY[1] {20}\r\nline one\r\nline two\r\n)"]
+
+
+async def test_sort_compares_upper_case_so_brackets_follow_letters(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    # i;ascii-casemap (RFC 4790 9.2, used by RFC 5256 SORT) compares upper case: "[" and
+    # "_" (0x5B, 0x5F) come after "Z", so after every subject that begins with a letter.
+    subjects = ("_", "b", "[list]", "A", "Re: [fwd: c]", "`q")
+    senders = ("_", "b", "zz", "A", "y", "`q")
+    for subject, sender in zip(subjects, senders, strict=True):
+        await deliver(store, account, message(subject=subject, sender=f"{sender}@x.org"))
+    await alice.ok("a SELECT INBOX")
+    assert await alice.ok("a SORT (SUBJECT) UTF-8 ALL") == [b"* SORT 4 2 5 3 1 6"]
+    assert await alice.ok("a SORT (REVERSE SUBJECT) UTF-8 ALL") == [b"* SORT 6 1 3 5 2 4"]
+    # FROM compares the sender's mailbox the same way.
+    assert await alice.ok("a SORT (FROM) UTF-8 ALL") == [b"* SORT 4 2 5 3 1 6"]

@@ -33,16 +33,21 @@ _DAY_EXPRESSIONS = {
     " / 86400",
     "saved": "m.savedate / 86400",
 }
+# The text keys are stored casefolded (lower case). RFC 5256's i;ascii-casemap (RFC 4790
+# 9.2) and RFC 5957's i;unicode-casemap (RFC 5051) compare upper/title case, which orders
+# "[", "\\", "]", "^", "_" and "`" after the letters, not before them: upper() restores
+# that order (in SQLite, and in PostgreSQL under the columns' "C" collation, it changes
+# ASCII letters only).
 _SORT_EXPRESSIONS = {
     "arrival": "m.internaldate",
-    "cc": "c.sort_cc",
+    "cc": "upper(c.sort_cc)",
     "date": "coalesce(c.sent_date, m.internaldate)",
-    "from": "c.sort_from",
+    "from": "upper(c.sort_from)",
     "size": "m.size",
-    "subject": "c.base_subject",
-    "to": "c.sort_to",
-    "displayfrom": "c.display_from",
-    "displayto": "c.display_to",
+    "subject": "upper(c.base_subject)",
+    "to": "upper(c.sort_to)",
+    "displayfrom": "upper(c.display_from)",
+    "displayto": "upper(c.display_to)",
 }
 _SOURCE = "messages m JOIN contents c ON c.id = m.content_id"
 
