@@ -128,3 +128,22 @@ async def test_sort_compares_upper_case_so_brackets_follow_letters(
     assert await alice.ok("a SORT (REVERSE SUBJECT) UTF-8 ALL") == [b"* SORT 6 1 3 5 2 4"]
     # FROM compares the sender's mailbox the same way.
     assert await alice.ok("a SORT (FROM) UTF-8 ALL") == [b"* SORT 4 2 5 3 1 6"]
+
+
+async def test_search_key_beyond_the_mailbox_matches_nothing(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    # A sequence set in SEARCH criteria filters: numbers past the last message match
+    # nothing (OK, empty), as imaptest's 'esearch' script expects; FETCH keeps the BAD.
+    for n in range(3):
+        await deliver(store, account, message(subject=f"m{n}"))
+    await alice.ok("a SELECT INBOX")
+    assert await alice.ok("a SEARCH 1000") == [b"* SEARCH"]
+    assert await alice.ok("a SEARCH 2,5:7") == [b"* SEARCH 2"]
+    assert await alice.ok("a SEARCH 2:1000") == [b"* SEARCH 2 3"]
+    assert await alice.ok("a SEARCH RETURN (COUNT) 1000") == [b'* ESEARCH (TAG "a") COUNT 0']
+    assert await alice.ok("a SEARCH RETURN (MIN MAX) 1000") == [b'* ESEARCH (TAG "a")']
+    assert await alice.ok("a UID SEARCH RETURN () 1000") == [b'* ESEARCH (TAG "a") UID']
+    assert await alice.ok("a SEARCH OR 1000 1") == [b"* SEARCH 1"]
+    responses = await alice.command("a FETCH 1000 FLAGS")
+    assert responses[-1].startswith(b"a BAD ")

@@ -25,7 +25,6 @@ from mailkeep.imap.handlers.common import selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore, uses_modseq
 from mailkeep.imap.handlers.progress import awaiting
 from mailkeep.imap.selected import SelectedMailbox, uid_array
-from mailkeep.imap.sequence import SequenceSetError
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.store import query as q
 from mailkeep.store.api import FetchField
@@ -121,12 +120,17 @@ class Compiler:
             return sequence.compress(self.saved)
         if uid:
             return sequence.resolve(seqset, self.selected.last_uid)
-        uids = self.selected.uids
-        try:
-            spans = self.selected.sequence_spans(seqset, None)
-        except SequenceSetError as exc:
-            raise bad(str(exc)) from None
-        return tuple((uids[start], uids[stop - 1]) for start, stop in spans)
+        # RFC 9051 9 (seq-number) says a server "should" answer BAD to a number beyond the
+        # message count. As a search key we let such numbers match nothing instead, as
+        # Dovecot and Cyrus do and imaptest's 'esearch' script requires (SEARCH RETURN
+        # (COUNT) 1000 in a smaller mailbox: OK, COUNT 0): a key only filters, so nothing
+        # can be misread. FETCH, STORE, COPY and the rest keep the BAD.
+        uids, count = self.selected.uids, self.selected.count
+        return tuple(
+            (uids[low - 1], uids[min(high, count) - 1])
+            for low, high in sequence.resolve(seqset, count)
+            if 1 <= low <= count
+        )
 
 
 @handles(c.Search, SELECTED, expunge_ok=False)
