@@ -111,6 +111,12 @@ LAST_LOGIN_SETTING = "pop3.last-login"
 LANGUAGES = {"en": "English"}
 BLOB_CHUNK = 65536
 TOP_CHUNK = 8192
+ROW_BATCH = 100
+"""RETR and TOP load the stored rows (header, blob name, size) of this many messages at
+once: a client downloading a maildrop asks for them in order, and one store read per
+message cost more than sending it."""
+RECORD_AT = 500
+"""Downloads recorded in memory before they are written even while commands keep coming."""
 """TOP usually wants a few lines: read the body in small pieces."""
 
 
@@ -316,6 +322,11 @@ class Session:
         self._utf8 = False
         self._lock = contextlib.AsyncExitStack()
         self.closed = False
+        self._rows: dict[int, MessageRow] = {}
+        """Rows loaded ahead for RETR and TOP, by message index (see ``ROW_BATCH``)."""
+        self._downloaded: list[int] = []
+        self._seen: list[int] = []
+        """UIDs whose download time, and \\Seen, are still to be written (``_record``)."""
 
     # ---------------------------------------------------------------- driving
 
@@ -332,6 +343,9 @@ class Session:
             return None
         match self._reader.next():
             case NeedData():
+                # The client waits for answers before it sends more: write what the
+                # answers sent so far have recorded, before they are flushed to it.
+                await self._record()
                 return None
             case LineTooLong(limit):
                 if self._sasl is not None:
@@ -358,7 +372,10 @@ class Session:
             self._sasl.cancel()
             self._sasl = None
         self.closed = True
-        await self._lock.aclose()
+        try:
+            await self._record()
+        finally:
+            await self._lock.aclose()
 
     @property
     def tls(self) -> bool:
@@ -671,15 +688,30 @@ class Session:
     async def _row(self, msg: int, index: int) -> MessageRow | bytes:
         """The stored header, blob and size of a message still in the store, or the
         ``-ERR`` to answer (expunged meanwhile; UTF-8 header outside UTF-8 mode)."""
-        drop = self._drop()
-        fields = FetchField.HEADER | FetchField.BLOB | FetchField.SIZE
-        rows = await self.store.fetch(drop.mailbox_id, [drop.uids[index]], fields)
-        if not rows:
+        row = self._rows.pop(index, None)
+        if row is None:
+            row = await self._load_rows(index)
+        if row is None:
             return _gone(msg)
-        if not self._utf8 and needs_utf8(rows[0].header):
+        if not self._utf8 and needs_utf8(row.header):
             text = f"Message {msg} has UTF-8 header fields: send UTF8 before logging in"
             return err(text, "UTF8")
-        return rows[0]
+        return row
+
+    async def _load_rows(self, index: int) -> MessageRow | None:
+        """The row of message ``index``, loading those of the next messages not deleted
+        with it (``ROW_BATCH``); None when it is no longer in the store."""
+        drop = self._drop()
+        indexes = [
+            i for i in range(index, min(len(drop), index + ROW_BATCH)) if not drop.deleted[i]
+        ]
+        if index not in indexes:
+            indexes.insert(0, index)
+        fields = FetchField.HEADER | FetchField.BLOB | FetchField.SIZE
+        rows = await self.store.fetch(drop.mailbox_id, [drop.uids[i] for i in indexes], fields)
+        by_uid = {row.uid: row for row in rows}
+        self._rows = {i: by_uid[drop.uids[i]] for i in indexes if drop.uids[i] in by_uid}
+        return self._rows.pop(index, None)
 
     async def _open_blob(self, blob: str) -> BlobReader | None:
         try:
@@ -715,19 +747,36 @@ class Session:
         also the implicit DELE of ``delete-after-retr`` and ``\\Seen`` when the policy
         says so. A TOP that sent the whole message counts as a download for ``days:N``
         only: fetchmail's ``keep`` fetches with ``TOP n 99999999`` precisely so that
-        the message stays unseen. A failure here is logged: the client has its message."""
+        the message stays unseen. The store writes wait for ``_record``: pipelined
+        downloads share one write, made before the session waits for input (so before
+        the client can see the answers still buffered) and at the latest at QUIT."""
         drop = self._drop()
-        uids = [drop.uids[index]]
-        writes: list[Awaitable[object]] = []
+        uid = drop.uids[index]
         if index not in drop.downloaded:
             drop.downloaded.add(index)
-            writes.append(self.store.mark_downloaded(drop.mailbox_id, uids))
+            self._downloaded.append(uid)
         if retr:
             drop.retrieved.add(index)
             if self.policy.retr_marks_seen:
-                writes.append(
-                    self.store.store_flags(drop.mailbox_id, uids, FlagMode.ADD, SystemFlag.SEEN, ())
-                )
+                self._seen.append(uid)
+        if len(self._downloaded) + len(self._seen) >= RECORD_AT:
+            await self._record()
+
+    async def _record(self) -> None:
+        """Write the downloads recorded so far. A failure is logged: the client has its
+        messages."""
+        if self.maildrop is None or not (self._downloaded or self._seen):
+            return
+        mailbox_id = self.maildrop.mailbox_id
+        downloaded, self._downloaded = self._downloaded, []
+        seen, self._seen = self._seen, []
+        writes: list[Awaitable[object]] = []
+        if downloaded:
+            writes.append(self.store.mark_downloaded(mailbox_id, downloaded))
+        if seen:
+            writes.append(
+                self.store.store_flags(mailbox_id, seen, FlagMode.ADD, SystemFlag.SEEN, ())
+            )
         for outcome in await asyncio.gather(*writes, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.warning("POP3 %s: could not record a download: %s", self.account, outcome)
@@ -772,6 +821,7 @@ class Session:
         """RFC 1939 section 6: the UPDATE state removes the marked messages, atomically
         and durably (the store syncs before returning), then releases the maildrop."""
         drop = self._drop()
+        await self._record()
         self.state = State.UPDATE
         uids = drop.to_remove(self.policy)
         try:
