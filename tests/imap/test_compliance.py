@@ -4,12 +4,28 @@ BODY's section forms and an offset-only partial, quoted-printable trailing white
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mailkeep.imap.session import Services
 from mailkeep.mail.structure import decode_quoted_printable
 from mailkeep.store.api import Account
 from mailkeep.store.sqlstore import SqlStore
 
 from .conftest import deliver, message
 from .support import Client
+
+
+@pytest.fixture
+async def other(services: Services) -> AsyncIterator[Client]:
+    """A second session of alice's, logged in."""
+    client = Client(services)
+    await client.start()
+    await client.login()
+    yield client
+    await client.finish()
+
 
 NESTED = (
     b"From: user@example.org\r\n"
@@ -147,3 +163,20 @@ async def test_search_key_beyond_the_mailbox_matches_nothing(
     assert await alice.ok("a SEARCH OR 1000 1") == [b"* SEARCH 1"]
     responses = await alice.command("a FETCH 1000 FLAGS")
     assert responses[-1].startswith(b"a BAD ")
+
+
+async def test_fetch_uid_of_a_message_expunged_elsewhere_still_answers(
+    alice: Client, other: Client, store: SqlStore, account: Account
+) -> None:
+    # imaptest 'expunge': another session expunges the last message; until this session
+    # is told, FETCH n UID answers from the session's own view (RFC 2180 4.1.1), and the
+    # next NOOP reports the EXPUNGE.
+    for n in range(3):
+        await deliver(store, account, message(subject=f"m{n}"))
+    await alice.ok("a SELECT INBOX")
+    await other.ok("b SELECT INBOX")
+    await other.ok("b STORE 3 +FLAGS.SILENT (\\Deleted)")
+    await other.ok("b EXPUNGE")
+    assert await alice.ok("a FETCH 3 UID") == [b"* 3 FETCH (UID 3)"]
+    assert await alice.ok("a NOOP") == [b"* 3 EXPUNGE"]
+    assert (await alice.command("a FETCH 3 UID"))[-1].startswith(b"a BAD ")

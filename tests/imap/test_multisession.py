@@ -76,11 +76,15 @@ async def test_no_expunge_during_fetch_store_search(
         alice,
         """
         # Message 2 is gone, but alice has not been told: numbers stay as they were.
-        C: a1 FETCH 1:4 UID
-        S: * 1 FETCH (UID 1)
-        S: * 3 FETCH (UID 3)
-        S: * 4 FETCH (UID 4)
+        C: a1 FETCH 1:4 FLAGS
+        S: * 1 FETCH (FLAGS (\\Recent))
+        S: * 3 FETCH (FLAGS (\\Recent))
+        S: * 4 FETCH (FLAGS (\\Recent))
         S: a1 NO [EXPUNGEISSUED] some of the requested messages no longer exist
+        # Its UID is the session's own knowledge: it still answers (RFC 2180 4.1.1).
+        C: a1b FETCH 2 UID
+        S: * 2 FETCH (UID 2)
+        S: a1b OK FETCH completed
         C: a2 STORE 3 +FLAGS (\\Flagged)
         S: * 3 FETCH (FLAGS (\\Flagged \\Recent))
         S: a2 OK STORE completed

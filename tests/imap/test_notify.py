@@ -160,8 +160,8 @@ async def test_selected_delayed_keeps_expunges_for_a_command(
     await run_transcript(
         alice,
         """
-        C: a3 FETCH 1:2 UID
-        S: * 2 FETCH (UID 2)
+        C: a3 FETCH 1:2 FLAGS
+        S: * 2 FETCH (FLAGS (\\Recent))
         S: a3 NO [EXPUNGEISSUED] some of the requested messages no longer exist
         C: a4 NOOP
         S: * 1 EXPUNGE

@@ -9,8 +9,9 @@ Implicit \\Seen (RFC 9051 6.4.5): BODY[...], BINARY[...], RFC822 and RFC822.TEXT
 message seen in a read-write mailbox, and its FETCH response then carries FLAGS.
 
 A message expunged by another session but not yet reported keeps its sequence number
-until EXPUNGE may be sent; fetching it by sequence number gives no data and a tagged
-``NO [EXPUNGEISSUED]`` (as Dovecot does, RFC 2180 4.1.2); by UID it is simply gone.
+until EXPUNGE may be sent; fetching its UID alone still answers (the session knows it),
+anything else by sequence number gives no data and a tagged ``NO [EXPUNGEISSUED]`` (as
+Dovecot does, RFC 2180 4.1.2); by UID it is simply gone.
 """
 
 from __future__ import annotations
@@ -311,7 +312,13 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
     for first, uids in selected.batches(spans, BATCH):
         await progress.tick(sent)  # RFC 9585
         sent += len(uids)
-        rows = await session.store.fetch(selected.id, uids, plan.fields)
+        if plan.fields == FetchField(0) and not plan.has_modseq and plan.simple is not None:
+            # FETCH n UID needs nothing stored: the UIDs are the session's own. A message
+            # another session expunged, not yet reported here, still answers (RFC 2180
+            # 4.1.1), as imaptest's 'expunge' script expects of FETCH n UID.
+            rows = [MessageRow(uid, 0) for uid in uids]
+        else:
+            rows = await session.store.fetch(selected.id, uids, plan.fields)
         missing = missing or len(rows) < len(uids)
         if plan.simple is not None:
             await session.send(_render_simple(session, plan.simple, first, uids, rows))
