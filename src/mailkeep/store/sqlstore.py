@@ -52,6 +52,11 @@ from mailkeep.store.query import Query, SortKey
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+KNOWN_UIDS_FROM = 10_000
+"""Mailboxes of at least this many messages keep their UIDs between snapshots (8 octets
+each: 8 MB for a million), so that selecting them again reads only what changed."""
+KNOWN_UIDS_MAILBOXES = 16
+
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
     ("INBOX", None),
     ("Sent", "\\Sent"),
@@ -103,6 +108,8 @@ class SqlStore:
         self.hub = Hub()
         self.clock = clock
         self._recent: dict[int, int] = {}
+        self._known_uids: dict[int, sql.KnownUids] = {}
+        """The UIDs of large mailboxes as last selected (``snapshot_tx``), oldest first."""
         engine.watch_external(self.hub.publish)
 
     def _now(self) -> int:
@@ -292,9 +299,21 @@ class SqlStore:
             )
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
-        mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id))
+        known = self._known_uids.get(mailbox_id)
+        mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id, known))
         if not isinstance(uids, array):
             uids = array("q", uids)
+        if len(uids) >= KNOWN_UIDS_FROM:
+            if known is None or uids is not known.uids:
+                self._known_uids.pop(mailbox_id, None)
+                while len(self._known_uids) >= KNOWN_UIDS_MAILBOXES:
+                    del self._known_uids[next(iter(self._known_uids))]
+                self._known_uids[mailbox_id] = sql.KnownUids(
+                    mailbox.uidvalidity, mailbox.highestmodseq, mailbox.uidnext, uids, first_unseen
+                )
+            uids = uids[:]  # the session's own copy: its view changes, the known one not
+        else:
+            self._known_uids.pop(mailbox_id, None)
         # \Recent is kept per process, not durably: messages that arrived before a
         # restart are not \Recent afterwards. RFC 3501 leaves it to the server and
         # IMAP4rev2 dropped \Recent altogether.
