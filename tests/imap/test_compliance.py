@@ -180,3 +180,31 @@ async def test_fetch_uid_of_a_message_expunged_elsewhere_still_answers(
     assert await alice.ok("a FETCH 3 UID") == [b"* 3 FETCH (UID 3)"]
     assert await alice.ok("a NOOP") == [b"* 3 EXPUNGE"]
     assert (await alice.command("a FETCH 3 UID"))[-1].startswith(b"a BAD ")
+
+
+async def test_keywords_are_announced_in_flags_before_a_fetch_shows_them(
+    alice: Client, other: Client, store: SqlStore, account: Account
+) -> None:
+    # RFC 9051 7.3.5: FLAGS names the flags that apply to the mailbox; imaptest checks
+    # that every keyword a FETCH shows was first named in a FLAGS response.
+    await deliver(store, account, message(subject="one"), keywords=("$Work",))
+    await deliver(store, account, message(subject="two"))
+    untagged = await alice.ok("a SELECT INBOX")
+    assert untagged[0] == b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work)"
+    await other.ok("b SELECT INBOX")
+    await other.ok("b STORE 2 +FLAGS (NewOne $work)")
+    assert await alice.ok("a NOOP") == [
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work NewOne)",
+        b"* 2 FETCH (UID 2 FLAGS (\\Recent $work NewOne))",
+    ]
+    # Known keywords are not announced again; a message arriving with a new one is.
+    assert await alice.ok("a FETCH 1:2 FLAGS") == [
+        b"* 1 FETCH (FLAGS (\\Recent $Work))",
+        b"* 2 FETCH (FLAGS (\\Recent $work NewOne))",
+    ]
+    await alice.ok("a APPEND INBOX (Third) {5+}\r\nhello")
+    got = await alice.ok("a FETCH 3 (UID FLAGS)")
+    assert got[-2:] == [
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work NewOne Third)",
+        b"* 3 FETCH (UID 3 FLAGS (\\Recent Third))",
+    ]

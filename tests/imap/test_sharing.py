@@ -120,6 +120,7 @@ async def test_acceptance_share_read_flag_revoke(
         S: )
         S: b4 OK FETCH completed
         C: b5 STORE 2 +FLAGS ($Important \\Flagged)
+        S: * FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Important)
         S: * 2 FETCH (FLAGS (\\Flagged \\Recent $Important))
         S: b5 OK STORE completed
         C: b6 STORE 2 +FLAGS (\\Deleted)

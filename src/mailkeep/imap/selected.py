@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from mailkeep.imap import sequence
 from mailkeep.imap.sequence import SequenceSet, SequenceSetError
+from mailkeep.mail.flags import SYSTEM_FLAG_NAMES
 from mailkeep.store.api import Changes, Mailbox
 from mailkeep.store.changes import ChangeSet, MessageState
 
@@ -64,6 +65,11 @@ def _clamp(pair: tuple[int, int], count: int) -> tuple[int, int]:
     return pair
 
 
+def mailbox_flags(keywords: Iterable[str]) -> list[str]:
+    """A mailbox's FLAGS (RFC 9051 7.3.5): the system flags and the keywords in use."""
+    return [*SYSTEM_FLAG_NAMES.values(), *keywords]
+
+
 class SelectedMailbox:
     def __init__(
         self,
@@ -88,6 +94,20 @@ class SelectedMailbox:
         self._new = uid_array()
         self._expunged: set[int] = set()
         self._flags: dict[int, MessageState] = {}
+        self.keywords: dict[str, str] = {}
+        """The keywords the client was given in a FLAGS response (lower case → spelling).
+        A FETCH may show only those (RFC 9051 7.3.5; imaptest reports "Keyword used
+        without being in FLAGS"), so a new one is announced before the FETCH that uses it."""
+        self.keywords_changed = False
+        """A keyword was added since the last FLAGS response: send FLAGS again."""
+
+    def note_keywords(self, keywords: Iterable[str]) -> None:
+        """Remember keywords about to be shown; new ones make ``keywords_changed``."""
+        for keyword in keywords:
+            key = keyword.lower()
+            if key not in self.keywords:
+                self.keywords[key] = keyword
+                self.keywords_changed = True
 
     # ------------------------------------------------------------------ lookups
 

@@ -42,7 +42,7 @@ from mailkeep.imap.commands import Command
 from mailkeep.imap.handlers import base
 from mailkeep.imap.handlers.base import COMMANDS, ImapError, Result, State
 from mailkeep.imap.reader import ErrorKind, Limits
-from mailkeep.imap.selected import SelectedMailbox, uid_array
+from mailkeep.imap.selected import SelectedMailbox, mailbox_flags, uid_array
 from mailkeep.mail.flags import flag_names
 from mailkeep.net.listeners import ConnectionClosed
 from mailkeep.store import names
@@ -225,12 +225,22 @@ class Session:
         recent = (
             uid is not None and not self.rev2 and self.selected and self.selected.is_recent(uid)
         )
-        return _flag_list(int(flags), tuple(keywords), bool(recent))
+        keywords = tuple(keywords)
+        if keywords and self.selected is not None:
+            # A keyword the client has not seen in FLAGS is announced first (``send``).
+            self.selected.note_keywords(keywords)
+        return _flag_list(int(flags), keywords, bool(recent))
 
     # ------------------------------------------------------------------ output
 
     async def send(self, data: bytes) -> None:
         """Queue a response; it goes out when the buffer fills or the command ends."""
+        selected = self.selected
+        if selected is not None and selected.keywords_changed:
+            # Responses are built (``flag_list``) before they are sent: the FLAGS update
+            # goes out just ahead of the first one that shows a new keyword.
+            selected.keywords_changed = False
+            self._out.append(responses.flags(mailbox_flags(selected.keywords.values())))
         self._out.append(data)
         self._out_size += len(data)
         if self._out_size >= _FLUSH_AT:

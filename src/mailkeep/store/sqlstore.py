@@ -46,7 +46,7 @@ from mailkeep.store.changes import (
 )
 from mailkeep.store.check import Report
 from mailkeep.store.hub import Hub
-from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx
+from mailkeep.store.ops import All, DeleteBlob, Dialect, One, Tx
 from mailkeep.store.query import Query, SortKey
 
 T = TypeVar("T")
@@ -220,6 +220,9 @@ class SqlStore:
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         return await self.engine.read(sql.mailbox_status_tx(mailbox_id))
+
+    async def mailbox_keywords(self, mailbox_id: int) -> list[str]:
+        return await self.engine.read(_mailbox_keywords_tx(mailbox_id))
 
     # -- messages
 
@@ -523,3 +526,17 @@ class SqlStore:
 
     async def trim_expunge_log(self, days: int) -> int:
         return await self._write(sql.trim_expunge_log_tx(self._now() - days * 86400))
+
+
+def _mailbox_keywords_tx(mailbox_id: int) -> Tx[list[str]]:
+    """The distinct keyword sets of a mailbox's messages, split and merged: a folder has
+    a handful of distinct sets, so this reads little beyond one pass over its rows."""
+    rows = yield All(
+        "SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''",
+        (mailbox_id,),
+    )
+    found: dict[str, str] = {}
+    for (text,) in rows:
+        for keyword in str(text).split():
+            found.setdefault(keyword.lower(), keyword)
+    return sorted(found.values(), key=str.lower)

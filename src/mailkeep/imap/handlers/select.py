@@ -16,13 +16,11 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import AUTHENTICATED, SELECTED, Result, bad, handles
 from mailkeep.imap.handlers.condstore import resynchronise
 from mailkeep.imap.handlers.objectid import mailbox_id
-from mailkeep.imap.selected import SelectedMailbox
-from mailkeep.mail.flags import SYSTEM_FLAG_NAMES
+from mailkeep.imap.selected import SelectedMailbox, mailbox_flags
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
 
-SYSTEM_FLAGS = list(SYSTEM_FLAG_NAMES.values())
 """\\Seen \\Answered \\Flagged \\Deleted \\Draft; keywords are free (``\\*``)."""
 
 
@@ -52,9 +50,11 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
         recent=[(snapshot.recent_from_uid, mailbox.uidnext - 1)],
     )
     session.select(selected)
+    selected.note_keywords(await session.store.mailbox_keywords(mailbox.id))
+    selected.keywords_changed = False  # the FLAGS response below names them
     if command.condstore:
         session.condstore = True  # RFC 7162 3.1: HIGHESTMODSEQ is sent below anyway
-    await session.send(responses.flags(SYSTEM_FLAGS))
+    await session.send(responses.flags(mailbox_flags(selected.keywords.values())))
     await session.send(responses.exists(selected.count))
     if not session.rev2:
         await session.send(responses.recent(selected.recent_count()))
