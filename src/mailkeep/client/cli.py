@@ -11,14 +11,16 @@ instead (``{"ok": true, "new": ..., "changed": ..., "deleted": ..., "bytes": ...
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import click
@@ -42,6 +44,9 @@ from mailkeep.client.report import Progress as ProgressSink
 from mailkeep.client.sync import SyncOptions, sync_account
 from mailkeep.client.sync import watch as sync_watch
 from mailkeep.errors import MailkeepError
+
+if TYPE_CHECKING:
+    from mailkeep.store.api import Store
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -433,27 +438,21 @@ async def _open_store() -> tuple[Any, Path]:
     return await open_store(config.store.url, data, pool_size=1), data
 
 
-def _source_account(
-    url: str | None,
-    account_name: str | None,
-    accounts_file: str | None,
-    password_command: str | None,
-    cafile: str | None,
+IMAP_SCHEMES = {"imaps": TlsMode.IMPLICIT, "imap": TlsMode.STARTTLS, "imap+plain": TlsMode.NONE}
+
+
+def imap_url_account(
+    url: str, password_command: str | None, cafile: str | None, option: str = "--from"
 ) -> Account:
     """``imaps://user@host[:port]`` (implicit TLS), ``imap://...`` (STARTTLS) or
-    ``imap+plain://...`` (no TLS, loopback only); or an IMAP account of the accounts file."""
-    if account_name:
-        return _account(accounts_file, account_name, "imap")
-    if not url:
-        raise click.UsageError("give --from URL or --from-account NAME")
+    ``imap+plain://...`` (no TLS, loopback only) as an account."""
     scheme, sep, rest = url.partition("://")
-    modes = {"imaps": TlsMode.IMPLICIT, "imap": TlsMode.STARTTLS, "imap+plain": TlsMode.NONE}
-    if not sep or scheme.lower() not in modes:
-        raise ClientConfigError(f"--from {url!r}: use imaps://USER@HOST[:PORT] or imap://...")
-    tls = modes[scheme.lower()]
+    if not sep or scheme.lower() not in IMAP_SCHEMES:
+        raise ClientConfigError(f"{option} {url!r}: use imaps://USER@HOST[:PORT] or imap://...")
+    tls = IMAP_SCHEMES[scheme.lower()]
     user, at, hostport = rest.rstrip("/").rpartition("@")
     if not at or not user:
-        raise ClientConfigError(f"--from {url!r}: the user name is missing (USER@HOST)")
+        raise ClientConfigError(f"{option} {url!r}: the user name is missing (USER@HOST)")
     host, colon, port = hostport.rpartition(":") if hostport.count(":") == 1 else ("", "", "")
     if not colon:
         host, port = hostport, ""
@@ -473,61 +472,157 @@ def _source_account(
     )
 
 
+def _migrate_end(
+    value: str | None,
+    account_name: str | None,
+    accounts_file: str | None,
+    password_command: str | None,
+    cafile: str | None,
+    option: str,
+) -> Account | str:
+    """One end of ``migrate``: an IMAP account (URL or accounts file), or the address of a
+    mailkeep account of this data directory (a value without ``://``)."""
+    if account_name:
+        if value:
+            raise click.UsageError(f"give {option} or {option}-account, not both")
+        return _account(accounts_file, account_name, "imap")
+    if not value:
+        raise click.UsageError(f"give {option} URL|ADDRESS or {option}-account NAME")
+    if "://" in value:
+        return imap_url_account(value, password_command, cafile, option)
+    if "@" not in value:
+        raise ClientConfigError(
+            f"{option} {value!r}: give a mailkeep account address or imaps://USER@HOST"
+        )
+    return value
+
+
+def _state_path(option: str | None, local: bool) -> Path:
+    """The migration state: ``--state``, else in the data directory when a mailkeep account
+    is involved, else under $XDG_STATE_HOME (IMAP to IMAP needs no data directory)."""
+    if option:
+        return Path(option).expanduser()
+    if local:
+        data, _ = _data_dir_config()
+        return data / "migrate-state.sqlite"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(base) / "mailkeep" / "migrate-state.sqlite"
+
+
+def _imap_label(account: Account) -> str:
+    return f"{account.user}@{account.server}:{account.port}"
+
+
 @click.command(epilog=EXIT_CODES_HELP)
-@click.option("--from", "source_url", metavar="URL", help="imaps://USER@HOST[:PORT] to copy.")
+@click.option(
+    "--from",
+    "source",
+    metavar="URL|ADDRESS",
+    help="imaps://USER@HOST[:PORT] (imap:// STARTTLS, imap+plain:// loopback), or the "
+    "address of a mailkeep account of this data directory.",
+)
 @click.option("--from-account", metavar="NAME", help="An IMAP account of the accounts file.")
-@click.option("--to", "address", required=True, metavar="ADDRESS", help="mailkeep account.")
+@click.option(
+    "--to",
+    "target",
+    metavar="ADDRESS|URL",
+    help="A mailkeep account of this data directory, or imaps://USER@HOST[:PORT] ...",
+)
+@click.option("--to-account", metavar="NAME", help="An IMAP account of the accounts file.")
 @click.option("--folder", "folders", multiple=True, metavar="PATTERN", help="Only these.")
 @click.option("--password-command", metavar="CMD", help="Prints the source password.")
 @click.option("--cafile", metavar="FILE", help="Extra CA certificate for the source.")
+@click.option("--to-password-command", metavar="CMD", help="Prints the target password.")
+@click.option("--to-cafile", metavar="FILE", help="Extra CA certificate for the target.")
+@click.option(
+    "--state",
+    "state_file",
+    metavar="FILE",
+    help="Migration state (default: DATA/migrate-state.sqlite, or "
+    "~/.local/state/mailkeep/migrate-state.sqlite from IMAP to IMAP).",
+)
 @dry_run_option
 @json_option
 @accounts_option
 @handles_errors
 def migrate(
-    source_url: str | None,
+    source: str | None,
     from_account: str | None,
-    address: str,
+    target: str | None,
+    to_account: str | None,
     folders: tuple[str, ...],
     password_command: str | None,
     cafile: str | None,
+    to_password_command: str | None,
+    to_cafile: str | None,
+    state_file: str | None,
     dry_run: bool,
     as_json: bool,
     accounts_file: str | None,
 ) -> None:
-    """Copy all folders of an IMAP account into the mailkeep account ADDRESS.
+    """Copy all folders of one account into another: from an IMAP server or a mailkeep
+    account, into a mailkeep account or an IMAP server.
 
-    Flags, keywords and dates are kept. Resumable: run it again after an interruption (or
-    later, to copy what arrived since); nothing is copied twice.
+    \b
+      mailkeep --data DIR migrate --from imaps://me@old.example --to me@example.com
+      mailkeep --data DIR migrate --from old@example.com --to new@example.com
+      mailkeep migrate --from imaps://me@old.example --to imaps://me@new.example
+
+    The folder hierarchy, special-use folders, flags, keywords and internal dates are
+    kept; nothing changes on the source. Resumable: run it again after an interruption
+    (or later, to copy what arrived since); nothing is copied twice.
     """
-    from mailkeep.client.migrate import MigrateOptions, MigrationState, migrate_imap
+    from mailkeep.client.migrate import (
+        ImapSource,
+        ImapTarget,
+        MigrateOptions,
+        MigrationState,
+        Source,
+        StoreSource,
+        StoreTarget,
+        Target,
+    )
+    from mailkeep.client.migrate import migrate as copy_all
 
-    source = _source_account(source_url, from_account, accounts_file, password_command, cafile)
-    password = source.password()
+    src = _migrate_end(source, from_account, accounts_file, password_command, cafile, "--from")
+    dst = _migrate_end(target, to_account, accounts_file, to_password_command, to_cafile, "--to")
+    if isinstance(src, str) and isinstance(dst, str) and src.lower() == dst.lower():
+        raise click.UsageError("--from and --to are the same account")
+    local = isinstance(src, str) or isinstance(dst, str)
+    state_path = _state_path(state_file, local)
+    src_password = src.password() if isinstance(src, Account) else ""
+    dst_password = dst.password() if isinstance(dst, Account) else ""
+    options = MigrateOptions(folders=folders or ("*",), dry_run=dry_run)
 
     async def run() -> RunReport:
-        store, data = await _open_store()
-        state = MigrationState(data / "migrate-state.sqlite")
-        try:
-            client = await open_imap(source, password)
-            try:
-                return await migrate_imap(
-                    client,
-                    store,
-                    address,
-                    state,
-                    f"{source.user}@{source.server}:{source.port}->{address}",
-                    MigrateOptions(folders=folders or ("*",), dry_run=dry_run),
-                    _progress(as_json),
-                )
-            finally:
-                await client.logout()
-        finally:
-            state.close()
-            await store.close()
+        async with contextlib.AsyncExitStack() as stack:
+            store: Store | None = None
+            if local:
+                store, _ = await _open_store()
+                stack.push_async_callback(store.close)
+            state = MigrationState(state_path)
+            stack.callback(state.close)
+            reader: Source
+            writer: Target
+            if isinstance(src, Account):
+                client = await open_imap(src, src_password)
+                stack.push_async_callback(client.logout)
+                reader = ImapSource(client, _imap_label(src))
+            else:
+                assert store is not None
+                reader = await StoreSource.open(store, src)
+            if isinstance(dst, Account):
+                client = await open_imap(dst, dst_password)
+                stack.push_async_callback(client.logout)
+                writer = ImapTarget(client, _imap_label(dst))
+            else:
+                assert store is not None
+                writer = await StoreTarget.open(store, dst)
+            report = await copy_all(reader, writer, state, options, _progress(as_json))
+        return report
 
     report = _run(run())
-    _emit(report, as_json, address)
+    _emit(report, as_json, dst if isinstance(dst, str) else dst.name)
 
 
 @click.command("import", epilog=EXIT_CODES_HELP)
