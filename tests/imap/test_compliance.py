@@ -208,3 +208,35 @@ async def test_keywords_are_announced_in_flags_before_a_fetch_shows_them(
         b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work NewOne Third)",
         b"* 3 FETCH (UID 3 FLAGS (\\Recent Third))",
     ]
+
+
+async def test_store_on_a_message_expunged_elsewhere_answers_ok(
+    alice: Client, other: Client, store: SqlStore, account: Account
+) -> None:
+    # RFC 2180 4.2 lets STORE answer OK or NO; imaptest's stress mode counts a NO to
+    # STORE as a failure and Dovecot answers OK: the other messages change, the code
+    # says that some were gone.
+    for n in range(3):
+        await deliver(store, account, message(subject=f"m{n}"))
+    await alice.ok("a SELECT INBOX")
+    await other.ok("b SELECT INBOX")
+    await other.ok("b STORE 3 +FLAGS.SILENT (\\Deleted)")
+    await other.ok("b EXPUNGE")
+    responses = await alice.command("a STORE 2:3 +FLAGS (\\Flagged)")
+    assert responses == [
+        b"* 2 FETCH (FLAGS (\\Flagged \\Recent))",
+        b"a OK [EXPUNGEISSUED] STORE completed, but some of the messages no longer exist",
+    ]
+
+
+async def test_silent_store_announces_its_new_keywords(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    # imaptest checks, when STORE completes, that each keyword it set was named in FLAGS.
+    await deliver(store, account, message())
+    await alice.ok("a SELECT INBOX")
+    assert await alice.ok("a STORE 1 +FLAGS.SILENT (Fresh)") == [
+        b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft Fresh)"
+    ]
+    assert await alice.ok("a STORE 1 +FLAGS.SILENT (Fresh)") == []
+    assert await alice.ok("a STORE 1 -FLAGS.SILENT (Other)") == []

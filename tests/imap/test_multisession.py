@@ -90,7 +90,7 @@ async def test_no_expunge_during_fetch_store_search(
         S: a2 OK STORE completed
         C: a3 STORE 2:3 +FLAGS (\\Answered)
         S: * 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent))
-        S: a3 NO [EXPUNGEISSUED] some of the requested messages no longer exist
+        S: a3 OK [EXPUNGEISSUED] STORE completed, but some of the messages no longer exist
         C: a4 SEARCH ALL
         S: * SEARCH 1 3 4
         S: a4 OK SEARCH completed

@@ -29,10 +29,10 @@ async def test_store_rfc_example(alice: Client, store: SqlStore, account: Accoun
         S: * 4 FETCH (FLAGS (\\Deleted))
         S: A003 OK STORE completed
         C: A004 STORE 2 FLAGS.SILENT (\\Seen $Label1)
+        # A new keyword is announced in FLAGS (RFC 9051 7.3.5), even by a silent STORE.
+        S: * FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Label1)
         S: A004 OK STORE completed
         C: A005 FETCH 2 FLAGS
-        # A new keyword is announced in FLAGS before a FETCH shows it (RFC 9051 7.3.5).
-        S: * FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Label1)
         S: * 2 FETCH (FLAGS (\\Seen $Label1))
         S: A005 OK FETCH completed
         C: A006 UID STORE 2:3 -FLAGS (\\Deleted $label1)
