@@ -197,7 +197,7 @@ def test_migrate_refuses_the_same_account_and_bad_ends(data_dir: Path) -> None:
     )
     assert result.exit_code == 2
     assert cli("--data", str(data_dir), "migrate", "--from", "nobody", "--to", NEW, code=3)["error"]
-    out = cli("--data", str(data_dir), "migrate", "--from", "x@example.com", "--to", NEW, code=1)
+    out = cli("--data", str(data_dir), "migrate", "--from", "x@example.com", "--to", NEW, code=3)
     assert "no mailkeep account x@example.com" in str(out["error"])
 
 

@@ -43,7 +43,7 @@ from mailkeep.client.report import NoProgress, RunReport
 from mailkeep.client.report import Progress as ProgressSink
 from mailkeep.client.sync import SyncOptions, sync_account
 from mailkeep.client.sync import watch as sync_watch
-from mailkeep.errors import MailkeepError
+from mailkeep.errors import MailkeepError, NotFound
 
 if TYPE_CHECKING:
     from mailkeep.store.api import Store
@@ -509,6 +509,14 @@ def _state_path(option: str | None, local: bool) -> Path:
     return Path(base) / "mailkeep" / "migrate-state.sqlite"
 
 
+async def _local_end(opening: Coroutine[Any, Any, T]) -> T:
+    """A mailkeep account that does not exist is a configuration error (exit 3)."""
+    try:
+        return await opening
+    except NotFound as exc:
+        raise ClientConfigError(str(exc)) from None
+
+
 def _imap_label(account: Account) -> str:
     return f"{account.user}@{account.server}:{account.port}"
 
@@ -610,14 +618,14 @@ def migrate(
                 reader = ImapSource(client, _imap_label(src))
             else:
                 assert store is not None
-                reader = await StoreSource.open(store, src)
+                reader = await _local_end(StoreSource.open(store, src))
             if isinstance(dst, Account):
                 client = await open_imap(dst, dst_password)
                 stack.push_async_callback(client.logout)
                 writer = ImapTarget(client, _imap_label(dst))
             else:
                 assert store is not None
-                writer = await StoreTarget.open(store, dst)
+                writer = await _local_end(StoreTarget.open(store, dst))
             report = await copy_all(reader, writer, state, options, _progress(as_json))
         return report
 
