@@ -14,6 +14,11 @@ of the mailbox (sequence number -> UID) from the responses alone and checks:
 * a keyword the client set (its own, that nobody else touches) is in every FLAGS the
   server reports for that message until it is expunged: no flag lost;
 * a full ``UID FETCH 1:*`` lists exactly the view's messages;
+* as Dovecot's imaptest checks: a keyword in a FETCH FLAGS was named in a ``* FLAGS``
+  response first, and a STORE that set a keyword leaves it named; a message is \\Recent
+  in at most one session; a message's INTERNALDATE, RFC822.SIZE and ENVELOPE never
+  change between sessions; STORE is never refused, and FETCH only with "no longer
+  exist" for a message expunged meanwhile;
 * at the end, after a NOOP, every session of an account has the same view, equal to the
   store's.
 
@@ -72,17 +77,23 @@ class Problems:
 FETCH = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.S)
 UID = re.compile(rb"\bUID (\d+)")
 FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+MAILBOX_FLAGS = re.compile(rb"^\* FLAGS \(([^)]*)\)\r\n$")
+STATIC = re.compile(rb"(INTERNALDATE \"[^\"]*\"|RFC822\.SIZE \d+|ENVELOPE \(.*\))")
+SHARED_KEYWORDS = [b"$Label%d" % n for n in range(1, 6)]
 
 
 class View:
     """One IMAP session's idea of its selected mailbox, built from responses alone."""
 
-    def __init__(self, who: str, problems: Problems) -> None:
+    def __init__(self, who: str, problems: Problems, shared: Shared | None = None) -> None:
         self.who = who
         self.problems = problems
+        self.shared = shared or Shared()
         self.uids: list[int | None] = []
         self.mine: set[int] = set()
         """UIDs that carry this client's own keyword."""
+        self.keywords: set[str] = set()
+        """Keywords named by the last ``* FLAGS`` response (lower case)."""
 
     def complain(self, text: str) -> None:
         self.problems.add(self.who, text)
@@ -106,6 +117,11 @@ class View:
                 self.mine.discard(uid)
         elif (match := FETCH.match(response)) is not None:
             self._fetch(int(match[1]), match[2])
+        elif (match := MAILBOX_FLAGS.match(response)) is not None:
+            names = {f.lower() for f in match[1].decode().split() if not f.startswith("\\")}
+            if self.keywords - names:
+                self.complain(f"FLAGS dropped keywords {sorted(self.keywords - names)}")
+            self.keywords = names
 
     def _fetch(self, seq: int, items: bytes) -> None:
         if not 1 <= seq <= len(self.uids):
@@ -125,6 +141,20 @@ class View:
                 self.complain(f"FETCH {seq} says UID {uid}; the view has {known}")
         current = self.uids[seq - 1]
         flags = FLAGS.search(items)
+        if flags is not None:
+            for name in flags[1].decode().split():
+                if not name.startswith("\\") and name.lower() not in self.keywords:
+                    self.complain(f"keyword used without being in FLAGS: {name}")
+                if name.lower() == "\\recent" and current is not None:
+                    owner = self.shared.recent.setdefault(current, self.who)
+                    if owner != self.who:
+                        self.complain(f"UID {current} is \\Recent here and for {owner}")
+        if current is not None:
+            for item in STATIC.findall(items):
+                key = (current, item.split(b" ", 1)[0])
+                first = self.shared.static.setdefault(key, item)
+                if first != item:
+                    self.complain(f"UID {current}: {item[:80]!r} was {first[:80]!r}")
         if flags is not None and current is not None and current in self.mine:
             names = {f.lower() for f in flags[1].decode().split()}
             if self.keyword.lower() not in names:
@@ -134,12 +164,23 @@ class View:
 
 
 @dataclass
+class Shared:
+    """What every session of one account must agree on, keyed by UID."""
+
+    recent: dict[int, str] = field(default_factory=dict)
+    """The one session each message was \\Recent in (RFC 3501 2.3.2)."""
+    static: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
+    """INTERNALDATE, RFC822.SIZE and ENVELOPE as first seen."""
+
+
+@dataclass
 class Run:
     ports: dict[str, int]
     problems: Problems
     deadline: float
     rng: random.Random
     counts: dict[str, int] = field(default_factory=dict)
+    shared: dict[str, Shared] = field(default_factory=dict)
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -159,7 +200,7 @@ class ImapClient:
         self.run = run
         self.user = user
         self.who = f"imap {user} #{number}"
-        self.view = View(self.who, run.problems)
+        self.view = View(self.who, run.problems, run.shared.setdefault(user, Shared()))
         self.view.keyword = f"mine{number}"
         self.client: Raw | None = None
         self.tags = 0
@@ -175,6 +216,17 @@ class ImapClient:
         status = replies[-1].split(b" ", 2)[1]
         if status == b"BAD":
             self.view.complain(f"{text[:80]!r} got {replies[-1]!r}")
+        verb = text.split(b" ", 2)[1 if text.startswith(b"UID ") else 0]
+        # imaptest accepts a NO to FETCH only for messages that "no longer exist", and
+        # none to STORE.
+        if status == b"NO" and (
+            verb == b"STORE" or (verb == b"FETCH" and b"no longer exist" not in replies[-1])
+        ):
+            self.view.complain(f"{text[:80]!r} got {replies[-1]!r}")
+        if status == b"OK" and verb == b"STORE" and b"+FLAGS" in text:
+            for name in text.split(b"(", 1)[1].rstrip(b")").split():
+                if not name.startswith(b"\\") and name.decode().lower() not in self.view.keywords:
+                    self.view.complain(f"STORE did not name keyword {name!r} in FLAGS")
         self.run.count(text.split(b" ", 2)[0 if not text.startswith(b"UID") else 1].decode())
         return replies
 
@@ -231,9 +283,12 @@ class ImapClient:
                 self.view.mine.add(uid)
         elif action < 0.62 and size:
             seq = rng.randint(1, size)
-            flag = rng.choice([b"\\Seen", b"\\Flagged", b"\\Answered"])
+            flag = rng.choice([b"\\Seen", b"\\Flagged", b"\\Answered", *SHARED_KEYWORDS])
             sign = rng.choice([b"+", b"-"])
-            await self.command(b"STORE %d %sFLAGS (%s)" % (seq, sign, flag), expunge_allowed=False)
+            silent = rng.choice([b"", b".SILENT"])
+            await self.command(
+                b"STORE %d %sFLAGS%s (%s)" % (seq, sign, silent, flag), expunge_allowed=False
+            )
         elif action < 0.7:
             replies = await self.command(b"SEARCH UNSEEN", expunge_allowed=False)
             for response in replies[:-1]:
@@ -253,6 +308,13 @@ class ImapClient:
             await self.command(f"UID MOVE {uid} Archive".encode())
         elif action < 0.95:
             await self.idle()
+        elif action < 0.97 and size:
+            first = rng.randint(1, size)
+            last = min(size, first + rng.randint(0, 5))
+            await self.command(
+                b"FETCH %d:%d (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" % (first, last),
+                expunge_allowed=False,
+            )
         else:
             await self.command(b"UID SEARCH ALL")
 
@@ -424,3 +486,30 @@ async def test_many_clients_see_consistent_state(tmp_path: Path) -> None:
         await server.stop()
     assert not problems.found, f"seed {seed}: " + "\n".join(problems.found[:50])
     assert "Traceback" not in server.log_text(), server.log_text()[-5000:]
+
+
+def test_view_reports_what_imaptest_would() -> None:
+    """The checks above can fail: fed the replies of a broken server, views complain."""
+    problems = Problems()
+    shared = Shared()
+    one, two = View("one", problems, shared), View("two", problems, shared)
+    for view in (one, two):
+        view.apply(b"* FLAGS (\\Seen $Known)\r\n", expunge_allowed=True)
+        view.apply(b"* 2 EXISTS\r\n", expunge_allowed=True)
+    one.apply(b"* 1 FETCH (UID 7 FLAGS (\\Recent $Known))\r\n", expunge_allowed=True)
+    assert problems.found == []
+    one.apply(b"* 2 FETCH (UID 8 FLAGS (Unannounced))\r\n", expunge_allowed=True)
+    two.apply(b"* 1 FETCH (UID 7 FLAGS (\\Recent))\r\n", expunge_allowed=True)
+    one.apply(
+        b'* 1 FETCH (UID 7 INTERNALDATE "01-Jan-2026 10:00:00 +0000")\r\n', expunge_allowed=True
+    )
+    two.apply(
+        b'* 1 FETCH (UID 7 INTERNALDATE "01-Jan-2026 10:00:01 +0000")\r\n', expunge_allowed=True
+    )
+    two.apply(b"* FLAGS (\\Seen)\r\n", expunge_allowed=True)
+    assert [p.split(": ", 1)[1][:30] for p in problems.found] == [
+        "keyword used without being in ",
+        "UID 7 is \\Recent here and for ",
+        "UID 7: b'INTERNALDATE \"01-Jan-",
+        "FLAGS dropped keywords ['$know",
+    ]
