@@ -416,3 +416,16 @@ async def test_mailkeep_account_into_mailkeep_server_keeps_special_use(
     )
     assert listed["Old Mail"] == ("\\Archive",)
     assert target["Old Mail"]["<old@example.org>"] == (("\\Seen",), WHEN.isoformat())
+
+
+def test_import_and_export_of_an_unknown_account_are_configuration_errors(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.mbox").write_bytes(b"")
+    data = str(data_dir)
+    out = cli(
+        "--data", data, "import", "mbox", str(tmp_path / "empty.mbox"), "--to", "x@y.z", code=3
+    )
+    assert "no mailkeep account x@y.z" in str(out["error"])
+    out = cli("--data", data, "export", "x@y.z", "mbox", str(tmp_path / "out"), code=3)
+    assert "no mailkeep account x@y.z" in str(out["error"])

@@ -650,14 +650,16 @@ def import_command(
     async def run() -> RunReport:
         store, _ = await _open_store()
         try:
-            return await import_mail(
-                store,
-                address,
-                kind,
-                path,
-                folder=folder,
-                dry_run=dry_run,
-                progress=_progress(as_json),
+            return await _local_end(
+                import_mail(
+                    store,
+                    address,
+                    kind,
+                    path,
+                    folder=folder,
+                    dry_run=dry_run,
+                    progress=_progress(as_json),
+                )
             )
         finally:
             await store.close()
@@ -683,8 +685,10 @@ def export_command(address: str, kind: str, path: Path, dry_run: bool, as_json: 
     async def run() -> RunReport:
         store, _ = await _open_store()
         try:
-            return await export_mail(
-                store, address, kind, path, dry_run=dry_run, progress=_progress(as_json)
+            return await _local_end(
+                export_mail(
+                    store, address, kind, path, dry_run=dry_run, progress=_progress(as_json)
+                )
             )
         finally:
             await store.close()
