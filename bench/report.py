@@ -152,6 +152,7 @@ def markdown(run: Run, meta: dict[str, Any], verdicts: list[Verdict]) -> str:
             )
         lines.append("")
         lines += _details(run, size)
+        lines += _clients(run, size)
     lines += [
         "### Targets (mailkeep on SQLite)",
         "",
@@ -192,6 +193,27 @@ def _details(run: Run, size: int) -> list[str]:
         if parts:
             out.append(f"- {server}: " + "; ".join(parts))
     return [*out, ""] if out else []
+
+
+def _clients(run: Run, size: int) -> list[str]:
+    """Workloads that run a client process (``bench.workloads.sync``): the client's own CPU
+    seconds and peak RSS, beside the server's CPU that the main table shows."""
+    rows = []
+    for r in run.results:
+        m = r.median() if r.size == size else None
+        if m is not None and "client_cpu" in m:
+            rows.append(
+                f"| {r.workload} | {r.server} | {_num(m['wall'])} | {_num(m['client_cpu'])} "
+                f"| {_num(m['cpu'])} | {_num(m['client_rss_MB'], 0)} |"
+            )
+    if not rows:
+        return []
+    return [
+        "| client run | server | wall s | client CPU s | server CPU s | client peak MB |",
+        "|---|---|--:|--:|--:|--:|",
+        *rows,
+        "",
+    ]
 
 
 def _problems(run: Run) -> list[str]:

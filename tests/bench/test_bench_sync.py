@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from bench.corpus import Corpus, CorpusSpec
-from bench.measure import Meter
+from bench.measure import Meter, Sample
+from bench.report import markdown
+from bench.runner import Result, Run
 from bench.servers import Mailkeep
 from bench.workloads import Context, Options
 from bench.workloads.base import CheckFailed, Unsupported
@@ -94,3 +96,32 @@ def test_as_served_undoes_mbsync_storage() -> None:
     stored = b"Subject: x\nX-TUID: AbCdEf123456\nX-Other: 1\n\nbody\nX-TUID: stays in the body\n"
     assert as_served(stored) == served
     assert as_served(served) == served
+
+
+def test_report_shows_the_client_figures() -> None:
+    """The clients' own CPU and memory get a table below the size's main table."""
+    run = Run([5000], ["mailkeep", "dovecot"])
+    for server, client_cpu in (("mailkeep", 1.5), ("dovecot", 2.5)):
+        result = Result(5000, "sync-initial-mbsync", server, "s", "read", "")
+        for wall in (3.0, 4.0, 5.0):
+            metrics = {"client_cpu": client_cpu, "client_rss_MB": 12.0}
+            result.samples.append(Sample(wall=wall, cpu=0.25, ops=5000, metrics=metrics))
+            result.headlines.append(wall)
+        run.results.append(result)
+    meta = {
+        "command": "make bench",
+        "date": "2026-01-01",
+        "options": {"reps": 3},
+        "machine": {
+            "cpu": "x",
+            "cores": 2,
+            "memory_bytes": 2**30,
+            "kernel": "k",
+            "python": "3.11",
+            "mailkeep_commit": "c",
+            "servers": {},
+        },
+    }
+    text = markdown(run, meta, [])
+    assert "| sync-initial-mbsync | mailkeep | 4.00 | 1.50 | 0.25 | 12 |" in text
+    assert "| sync-initial-mbsync | dovecot | 4.00 | 2.50 | 0.25 | 12 |" in text
