@@ -111,7 +111,17 @@ def extract(raw: bytes, root: Entity) -> tuple[str, str]:
 
 
 def make_preview(text: str) -> str:
-    """Quoted lines dropped, white space collapsed, at most 200 characters."""
-    sample = text[: PREVIEW_LIMIT * 50]
-    sample = _QUOTED_LINE.sub(" ", sample)
-    return _SPACES.sub(" ", sample).strip()[:PREVIEW_LIMIT]
+    """Quoted lines dropped, white space collapsed, at most 200 characters (looking at
+    no more than the first 10,000).
+
+    Cleaning a prefix of the text gives a prefix of the cleaned text (up to one trailing
+    space), so a growing prefix is cleaned until it yields more than 200 characters:
+    usually the first 800 characters do, and delivery does not clean 10,000."""
+    end = min(len(text), PREVIEW_LIMIT * 50)
+    size = min(end, PREVIEW_LIMIT * 4)
+    while True:
+        sample = _QUOTED_LINE.sub(" ", text[:size])
+        cleaned = _SPACES.sub(" ", sample).strip()
+        if len(cleaned) > PREVIEW_LIMIT or size >= end:
+            return cleaned[:PREVIEW_LIMIT]
+        size = min(end, size * 4)
