@@ -34,15 +34,14 @@ from mailkeep.mail.mimeparams import ContentInfo, ContentType, content_info, dec
 from mailkeep.mail.structure import Part
 
 _IDENTITY_ENCODINGS = frozenset({b"7bit", b"8bit", b"binary"})
-_BLANK_LINE = re.compile(rb"^(\r?\n)", re.M)
 _OCTET_STREAM = (b"application", b"octet-stream")
-_DASH_LINE = re.compile(rb"^--", re.M)
-_BLANK_OR_DASH_LINE = re.compile(rb"^(?:(\r?\n)|--)", re.M)
-_COMPILED_DEPTH = 8
-"""Boundary stacks up to this deep get one compiled alternation (scanned in C); deeper
-ones are matched by ``_StackMatcher``. Compiling costs time in proportion to the stack's
-depth, and a hostile message can make every multipart a new stack: 10,000 multiparts 45
-deep took 25 s of CPU for a 600 KB message. Real mail nests a few levels."""
+_COMPILED_DEPTH = 0
+"""Boundary stacks up to this deep get one compiled alternation; deeper ones (all, by
+default) are matched by ``_StackMatcher``. Compiling costs about 0.1 ms per multipart
+message (a quarter of parsing a typical one), more in proportion to the stack's depth,
+and a hostile message can make every multipart a new stack: 10,000 multiparts 45 deep
+took 25 s of CPU for a 600 KB message. The compiled form stays as the reference the
+tests compare ``_StackMatcher`` with."""
 
 
 @dataclass(slots=True)
@@ -133,8 +132,50 @@ class _StackMatcher:
         return None
 
 
+class _LineScanner:
+    """``re.compile(rb"^(?:(\r?\n)|--)", re.M)`` (or one of its alternatives) without
+    trying a match at every position: a pattern starting with the LF before the line
+    lets the engine skip ahead to each LF at memchr speed, and a line starting the
+    text is checked apart. Matches are ``_StackMatch``es of the line itself; a blank line
+    is group 1."""
+
+    __slots__ = ("blank", "dash", "pattern")
+
+    def __init__(self, *, blank: bool, dash: bool) -> None:
+        self.blank = blank
+        self.dash = dash
+        choices = [rb"(\r?\n)"] if blank else []
+        choices += [rb"--"] if dash else []
+        self.pattern = re.compile(rb"\n(?:" + b"|".join(choices) + rb")")
+
+    def search(self, raw: bytes, pos: int) -> _StackMatch | None:
+        if pos == 0:
+            if self.dash and raw.startswith(b"--"):
+                return _StackMatch(0, 2, None)
+            if self.blank and raw[:1] == b"\n":
+                return _StackMatch(0, 1, 1)
+            if self.blank and raw[:2] == b"\r\n":
+                return _StackMatch(0, 2, 1)
+        m = self.pattern.search(raw, max(pos - 1, 0))
+        if m is None:
+            return None
+        return _StackMatch(m.start() + 1, m.end(), m.lastindex)
+
+    def match(self, raw: bytes, pos: int) -> _StackMatch | None:
+        found = self.search(raw, pos)
+        return found if found is not None and found.begin == pos else None
+
+
+_BLANK_LINE = _LineScanner(blank=True, dash=False)
+_BLANK_LINE_RE = re.compile(rb"^(\r?\n)", re.M)
+_DASH_LINE = _LineScanner(blank=False, dash=True)
+_BLANK_OR_DASH_LINE = _LineScanner(blank=True, dash=True)
+
+
 class _Patterns:
-    """Regular expressions for one boundary stack (innermost boundary first)."""
+    """The matchers for one boundary stack (innermost boundary first).
+
+    See ``_COMPILED_DEPTH``."""
 
     __slots__ = ("boundary", "header", "stack")
 
@@ -149,6 +190,9 @@ class _Patterns:
             alternatives = b"|".join(b"(" + re.escape(b) + b")" for b in stack)
             self.boundary = re.compile(rb"^--(?:" + alternatives + rb")", re.M)
             self.header = re.compile(rb"^(?:(\r?\n)|--(?:" + alternatives + rb"))", re.M)
+        elif _COMPILED_DEPTH > 0:
+            self.boundary = None
+            self.header = _BLANK_LINE_RE
         else:
             self.boundary = None
             self.header = _BLANK_LINE
