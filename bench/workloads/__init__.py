@@ -1,8 +1,9 @@
 """The workloads, in the order the runner runs them, and the plugin hook.
 
 A plugin is a module with ``def workloads(options: Options) -> list[Workload]``; name it with
-``--plugin MODULE`` (e.g. the client tools' ``mailkeep sync`` versus mbsync). Its workloads
-run after the built-in ones, with the same warm-up, repetitions and report.
+``--plugin MODULE``. Its workloads run after the built-in ones, with the same warm-up,
+repetitions and report. (``sync``, the client tools' ``mailkeep sync`` versus mbsync, is
+written like a plugin and built in.)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from bench.workloads import delivery, fetch, idle, mix, modify, pop3, search
+from bench.workloads import delivery, fetch, idle, mix, modify, pop3, search, sync
 from bench.workloads.base import Context, Options, Workload
 
 __all__ = ["Context", "Options", "Workload", "build"]
@@ -27,6 +28,7 @@ def build(options: Options, plugins: Sequence[str] = ()) -> list[Workload]:
         *pop3.workloads(),
         *modify.workloads(),
         *mix.workloads(),
+        *sync.workloads(options),
         *idle.workloads(options.idle_counts),
     ]
     for name in plugins:
