@@ -434,12 +434,14 @@ async def migrate(
             uids = [uid for uid, _ in batch]
             before = await target.uidnext(folder.name)
             if direct is not None:
-                entries = [(uid, size) for uid, size in batch]
+                # The sizes of what exists now: one expunged since the plan is not expected.
+                rows = await direct.store.fetch(folder.mailbox_id, uids, FetchField.SIZE)
+                entries = [(row.uid, row.size) for row in rows]
                 state.pending(key, folder.key, Pending(uids[-1], before, tuple(entries)))
                 mailbox = await direct.mailbox(folder.name)
                 result = await direct.store.copy(folder.mailbox_id, uids, mailbox.id)
                 copied = set(result.source_uids)
-                octets = sum(size for uid, size in batch if uid in copied)
+                octets = sum(size for uid, size in entries if uid in copied)
                 count = len(copied)
             else:
                 items = await source.read(folder, uids)
