@@ -126,9 +126,13 @@ class FetchField(enum.Flag):
     POP3 = enum.auto()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class MessageRow:
-    """One message as loaded by ``fetch``; fields not asked for are left at their defaults."""
+    """One message as loaded by ``fetch``; fields not asked for are left at their defaults.
+
+    Treat it as immutable (``dataclasses.replace`` for a changed copy). It is not declared
+    frozen only because one is built per message of every FETCH, and a frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) costs 1.6 us against 0.2 us."""
 
     uid: int
     modseq: int
