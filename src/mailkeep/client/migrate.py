@@ -311,8 +311,11 @@ class StoreTarget:
         return await self.writer.mailbox(name)
 
     async def prepare(self, name: str, special_use: str | None) -> None:
-        if await self.store.get_mailbox(self.writer.account.id, canonical(name)) is None:
-            self.created += 1
+        parts = canonical(name).split(SEPARATOR)
+        for depth in range(1, len(parts) + 1):  # the writer creates missing parents too
+            level = SEPARATOR.join(parts[:depth])
+            if await self.store.get_mailbox(self.writer.account.id, level) is None:
+                self.created += 1
         await self.writer.mailbox(name, special_use)
 
     async def uidnext(self, name: str) -> int:
