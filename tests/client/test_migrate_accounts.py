@@ -30,7 +30,7 @@ from mailkeep.mail.flags import flag_names
 from mailkeep.store.api import FetchField
 from mailkeep.store.factory import open_store
 
-from .conftest import MailUser
+from .conftest import Dovecot, MailUser
 from .syncutil import msg, server
 
 OLD, NEW = "old@example.com", "new@example.com"
@@ -429,3 +429,34 @@ def test_import_and_export_of_an_unknown_account_are_configuration_errors(
     assert "no mailkeep account x@y.z" in str(out["error"])
     out = cli("--data", data, "export", "x@y.z", "mbox", str(tmp_path / "out"), code=3)
     assert "no mailkeep account x@y.z" in str(out["error"])
+
+
+async def test_imap_to_imap_between_two_dovecot_users(dovecot: Dovecot, tmp_path: Path) -> None:
+    """Both ends with the "." delimiter: Lists.Python arrives as Lists.Python."""
+    source = MailUser(dovecot, "u399", "pw-u399")  # from the pool's end: never a test's user
+    target = MailUser(dovecot, "u400", "pw-u400")
+    await seed_dovecot(source)
+    login = await server(target)
+    await login.logout()
+
+    def run() -> dict[str, object]:
+        return cli(
+            "migrate",
+            "--from",
+            f"imap+plain://{source.name}@127.0.0.1:{dovecot.imap_port}",
+            "--password-command",
+            f"printf %s {source.password}",
+            "--to",
+            f"imap+plain://{target.name}@127.0.0.1:{dovecot.imap_port}",
+            "--to-password-command",
+            f"printf %s {target.password}",
+            "--state",
+            str(tmp_path / "state.sqlite"),
+        )
+
+    assert (await asyncio.to_thread(run))["new"] == 3
+    assert (await asyncio.to_thread(run))["new"] == 0
+    before, _ = await imap_state(dovecot.imap_port, source.name, source.password)
+    after, listed = await imap_state(dovecot.imap_port, target.name, target.password)
+    assert after == before
+    assert {"INBOX", "Lists", "Lists/Python"} <= listed.keys()
