@@ -123,6 +123,10 @@ class Dialect(Protocol):
     """What differs between the SQL of the backends."""
 
     name: str
+    narrow_contents: str
+    """A clause after ``contents c`` making a query that reads only ``c.id`` and the
+    searchable address and subject columns use the narrow index (SQLite's ``INDEXED BY``,
+    see migration 0003), or ``""``."""
 
     def contains(self, haystack_sql: str) -> str:
         """SQL true when the (already lowercased) column contains the parameter ``?``."""

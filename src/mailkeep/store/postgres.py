@@ -160,6 +160,7 @@ def _like_pattern(folded: str) -> str:
 
 class PostgresDialect:
     name = "postgresql"
+    narrow_contents = ""
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"

@@ -9,6 +9,7 @@ query by the UIDs they matched, so that NOT and OR compose as usual.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from email.header import decode_header, make_header
@@ -55,11 +56,19 @@ _SOURCE = "messages m JOIN contents c ON c.id = m.content_id"
 def search_tx(mailbox_id: int, query: q.Query, dialect: Dialect) -> Tx[Sequence[int]]:
     query = yield from _answer_scans(mailbox_id, query, dialect)
     where, params = compile_query(query, dialect)
+    source = _SOURCE
+    if dialect.narrow_contents and set(_CONTENTS_COLUMN.findall(where)) <= _NARROW_COLUMNS:
+        source = f"messages m JOIN contents c {dialect.narrow_contents} ON c.id = m.content_id"
     uids: Sequence[int] = yield Column(
-        f"SELECT m.uid FROM {_SOURCE} WHERE m.mailbox_id = ? AND ({where}) ORDER BY m.uid",
+        f"SELECT m.uid FROM {source} WHERE m.mailbox_id = ? AND ({where}) ORDER BY m.uid",
         (mailbox_id, *params),
     )
     return uids
+
+
+_CONTENTS_COLUMN = re.compile(r"\bc\.\w+")
+_NARROW_COLUMNS = {"c.id", *_COLUMN_FIELDS.values()}
+"""What the narrow contents index holds (``Dialect.narrow_contents``)."""
 
 
 def sort_tx(

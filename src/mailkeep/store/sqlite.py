@@ -61,6 +61,7 @@ _INLINE_BLOB = 256 * 1024
 
 class SqliteDialect:
     name = "sqlite"
+    narrow_contents = "INDEXED BY contents_search"
 
     def contains(self, haystack_sql: str) -> str:
         return f"instr({haystack_sql}, ?) > 0"
