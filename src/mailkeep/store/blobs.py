@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 from mailkeep.errors import NotFound, TemporaryFailure
 
@@ -147,6 +148,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class RangeReader(Protocol):
+    size: int
+
+    async def read(self, offset: int, length: int) -> bytes: ...
+
+
+async def read_chunks(
+    reader: RangeReader, offset: int, length: int, chunk: int = 65536
+) -> AsyncIterator[bytes]:
+    """``length`` octets from ``offset`` (clipped to the blob), ``chunk`` at a time: what
+    every backend's ``BlobReader.chunks`` is."""
+    end = min(reader.size, offset + length)
+    while offset < end:
+        data = await reader.read(offset, min(chunk, end - offset))
+        if not data:
+            return
+        offset += len(data)
+        yield data
+
+
 class FileBlobReader:
     """Random access to one blob; reads never load more than asked."""
 
@@ -162,14 +183,8 @@ class FileBlobReader:
             None, os.pread, self._fd, length, offset
         )
 
-    async def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
-        end = min(self.size, offset + length)
-        while offset < end:
-            data = await self.read(offset, min(chunk, end - offset))
-            if not data:
-                return
-            offset += len(data)
-            yield data
+    def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
+        return read_chunks(self, offset, length, chunk)
 
     async def close(self) -> None:
         if self._fd >= 0:

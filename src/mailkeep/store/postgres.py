@@ -70,6 +70,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from mailkeep.errors import NotFound, TemporaryFailure
 from mailkeep.store import migrations
+from mailkeep.store.blobs import read_chunks
 from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
 from mailkeep.store.ops import (
     All,
@@ -272,14 +273,8 @@ class PostgresBlobReader:
             raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
         return b"".join(row[0] for row in rows)
 
-    async def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
-        end = min(self.size, offset + length)
-        while offset < end:
-            data = await self.read(offset, min(chunk, end - offset))
-            if not data:
-                return
-            offset += len(data)
-            yield data
+    def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
+        return read_chunks(self, offset, length, chunk)
 
     async def close(self) -> None:
         return None
