@@ -2,7 +2,8 @@
 # Install what the test suite needs beyond Python packages, and make sure PostgreSQL runs.
 # Real mail clients come from Debian's packages (interoperability tests use them).
 set -eu
-PACKAGES="swaks fetchmail getmail6 isync offlineimap3 neomutt curl dovecot-imapd dovecot-pop3d dovecot-lmtpd"
+# swaks needs the Perl TLS and SASL modules it only recommends (we install without recommends).
+PACKAGES="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl fetchmail getmail6 isync offlineimap3 neomutt curl dovecot-imapd dovecot-pop3d dovecot-lmtpd"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
