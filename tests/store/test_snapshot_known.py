@@ -78,3 +78,25 @@ async def test_trimmed_expunge_log_reads_everything_again(
     await store.trim_expunge_log(-1)  # everything logged so far is older than the cutoff
     assert _view(await store.snapshot(inbox.id)) == await _fresh(store, inbox.id)
     assert list((await store.snapshot(inbox.id)).uids) == uids[2:]
+
+
+async def test_keywords_accumulate_from_changes_since_the_known_snapshot(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlstore, "KNOWN_UIDS_FROM", 1)
+    account = await store.create_account("alice@example.org", ARGON, None)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    uids = list((await store.append(inbox.id, [msg(f"m{i}") for i in range(3)])).uids)
+    await store.store_flags(inbox.id, uids[:1], FlagMode.ADD, 0, ("$Forwarded",))
+    assert (await store.snapshot(inbox.id)).keywords == ("$Forwarded",)
+    await store.store_flags(inbox.id, uids[1:2], FlagMode.ADD, 0, ("Work", "$forwarded"))
+    await store.store_flags(inbox.id, uids[:1], FlagMode.REMOVE, 0, ("$Forwarded",))
+    # Read from the known snapshot: the new keyword joins; $Forwarded, still on a
+    # message (spelled otherwise), keeps its first spelling.
+    assert (await store.snapshot(inbox.id)).keywords == ("$Forwarded", "Work")
+    await store.store_flags(inbox.id, uids[1:2], FlagMode.REMOVE, 0, ("Work",))
+    # A keyword no message carries any more stays until the next full read.
+    assert (await store.snapshot(inbox.id)).keywords == ("$Forwarded", "Work")
+    store._known_uids.clear()
+    assert (await store.snapshot(inbox.id)).keywords == ("$forwarded",)

@@ -106,6 +106,9 @@ class Snapshot:
     first_unseen_uid: int | None
     recent_from_uid: int
     """Messages with UID >= this are \\Recent for the session that took the snapshot."""
+    keywords: tuple[str, ...]
+    """The keywords set on its messages, each spelled once (keywords compare
+    case-insensitively), for the FLAGS response of SELECT (RFC 9051 7.3.5)."""
 
 
 class FetchField(enum.Flag):
@@ -287,10 +290,6 @@ class Store(Protocol):
     async def list_subscriptions(self, account_id: int) -> list[str]: ...
     async def subscribe(self, account_id: int, name: str, subscribed: bool) -> None: ...
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
-    async def mailbox_keywords(self, mailbox_id: int) -> list[str]:
-        """The keywords set on any message of the mailbox, each spelled once (keywords
-        compare case-insensitively), for the FLAGS response of SELECT (RFC 9051 7.3.5)."""
-        ...
 
     # messages
     async def append(

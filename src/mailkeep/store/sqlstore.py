@@ -46,7 +46,7 @@ from mailkeep.store.changes import (
 )
 from mailkeep.store.check import Report
 from mailkeep.store.hub import Hub
-from mailkeep.store.ops import All, DeleteBlob, Dialect, One, Tx
+from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx
 from mailkeep.store.query import Query, SortKey
 
 T = TypeVar("T")
@@ -221,9 +221,6 @@ class SqlStore:
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         return await self.engine.read(sql.mailbox_status_tx(mailbox_id))
 
-    async def mailbox_keywords(self, mailbox_id: int) -> list[str]:
-        return await self.engine.read(_mailbox_keywords_tx(mailbox_id))
-
     # -- messages
 
     async def append(
@@ -303,7 +300,9 @@ class SqlStore:
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
         known = self._known_uids.get(mailbox_id)
-        mailbox, uids, first_unseen = await self.engine.read(sql.snapshot_tx(mailbox_id, known))
+        mailbox, uids, first_unseen, keywords = await self.engine.read(
+            sql.snapshot_tx(mailbox_id, known)
+        )
         if not isinstance(uids, array):
             uids = array("q", uids)
         if len(uids) >= KNOWN_UIDS_FROM:
@@ -312,7 +311,12 @@ class SqlStore:
                 while len(self._known_uids) >= KNOWN_UIDS_MAILBOXES:
                     del self._known_uids[next(iter(self._known_uids))]
                 self._known_uids[mailbox_id] = sql.KnownUids(
-                    mailbox.uidvalidity, mailbox.highestmodseq, mailbox.uidnext, uids, first_unseen
+                    mailbox.uidvalidity,
+                    mailbox.highestmodseq,
+                    mailbox.uidnext,
+                    uids,
+                    first_unseen,
+                    keywords,
                 )
             uids = uids[:]  # the session's own copy: its view changes, the known one not
         else:
@@ -323,7 +327,7 @@ class SqlStore:
         recent_from = self._recent.setdefault(mailbox_id, mailbox.uidnext)
         if claim_recent:
             self._recent[mailbox_id] = mailbox.uidnext
-        return Snapshot(mailbox, uids, first_unseen, recent_from)
+        return Snapshot(mailbox, uids, first_unseen, recent_from, keywords)
 
     def recent_boundary(self, mailbox_id: int, uidnext: int) -> int:
         """The first \\Recent UID for the next session that claims (STATUS RECENT)."""
@@ -526,17 +530,3 @@ class SqlStore:
 
     async def trim_expunge_log(self, days: int) -> int:
         return await self._write(sql.trim_expunge_log_tx(self._now() - days * 86400))
-
-
-def _mailbox_keywords_tx(mailbox_id: int) -> Tx[list[str]]:
-    """The distinct keyword sets of a mailbox's messages, split and merged: a folder has
-    a handful of distinct sets, so this reads little beyond one pass over its rows."""
-    rows = yield All(
-        "SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''",
-        (mailbox_id,),
-    )
-    found: dict[str, str] = {}
-    for (text,) in rows:
-        for keyword in str(text).split():
-            found.setdefault(keyword.lower(), keyword)
-    return sorted(found.values(), key=str.lower)

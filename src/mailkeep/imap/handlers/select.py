@@ -50,7 +50,7 @@ async def _select(session: Session, tag: str, command: c.Select) -> Result:
         recent=[(snapshot.recent_from_uid, mailbox.uidnext - 1)],
     )
     session.select(selected)
-    selected.note_keywords(await session.store.mailbox_keywords(mailbox.id))
+    selected.note_keywords(snapshot.keywords)
     selected.keywords_changed = False  # the FLAGS response below names them
     if command.condstore:
         session.condstore = True  # RFC 7162 3.1: HIGHESTMODSEQ is sent below anyway
