@@ -143,6 +143,11 @@ _KNOWN_TABLES = {
     "contents_fts_docsize",
     "contents_fts_config",
     "contents_fts_content",
+    "contents_addr_fts",
+    "contents_addr_fts_data",
+    "contents_addr_fts_idx",
+    "contents_addr_fts_docsize",
+    "contents_addr_fts_config",
     # PostgreSQL's blobs and full-text index
     "blobs",
     "blob_chunks",

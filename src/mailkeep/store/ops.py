@@ -143,6 +143,13 @@ class Dialect(Protocol):
         caller then falls back to a scan."""
         ...
 
+    def column_candidates(self, column: str, folded: str) -> tuple[str, object] | None:
+        """An SQL condition on ``c.id`` and its parameter, true at least for every
+        content whose search ``column`` (``subject``, ``from_``, ...) contains
+        ``folded``: an index narrowing what ``contains`` then tests. None when the
+        backend has no such index or it cannot answer for this text."""
+        ...
+
 
 class Replayable(Generator[Op, Any, T]):
     """A transaction that can be started again from the beginning.

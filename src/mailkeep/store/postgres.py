@@ -181,6 +181,9 @@ class PostgresDialect:
             f" AND {like})"
         )
 
+    def column_candidates(self, column: str, folded: str) -> tuple[str, object] | None:
+        return None  # the short search columns are scanned (migration 0004)
+
     def fts_param(self, column: str | None, text: str) -> object | None:
         folded = fold(text)
         words = needle_words(folded)

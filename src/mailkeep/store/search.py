@@ -110,8 +110,14 @@ def _compile(node: q.Query, dialect: Dialect, params: list[object]) -> str:
             params.append(from_uid)
             return "m.uid >= ?"
         case q.HeaderContains(field=field, text=text) if field in _COLUMN_FIELDS and text:
-            params.append(text.casefold())
-            return dialect.contains(_COLUMN_FIELDS[field])
+            folded = text.casefold()
+            params.append(folded)
+            test = dialect.contains(_COLUMN_FIELDS[field])
+            candidates = dialect.column_candidates(_COLUMN_FIELDS[field][2:], folded)
+            if candidates is None:
+                return test
+            params.append(candidates[1])
+            return f"({test} AND {candidates[0]})"
         case q.BodyContains(text=text) | q.TextContains(text=text) if not text:
             return "1 = 1"
         case q.BodyContains(text=text):

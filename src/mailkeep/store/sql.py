@@ -732,7 +732,10 @@ def snapshot_tx(mailbox_id: int, known: KnownUids | None = None) -> Tx[SnapshotD
 
 
 def _keywords_tx(
-    mailbox_id: int, condition: str = "TRUE", params: tuple[int, ...] = (), known: Sequence[str] = ()
+    mailbox_id: int,
+    condition: str = "TRUE",
+    params: tuple[int, ...] = (),
+    known: Sequence[str] = (),
 ) -> Tx[tuple[str, ...]]:
     """The keywords set on the mailbox's messages that match ``condition``, merged with
     ``known``, each spelled once (keywords compare case-insensitively), sorted. A folder

@@ -77,6 +77,18 @@ class SqliteDialect:
         phrase = '"' + text.replace('"', '""') + '"'
         return phrase if column is None else f"{{{column}}} : {phrase}"
 
+    def column_candidates(self, column: str, folded: str) -> tuple[str, object] | None:
+        # Migration 0004's trigram index over the casefolded columns: folding the text
+        # and the needle character by character keeps every substring a substring, so the
+        # index finds a superset of what instr() then confirms.
+        param = self.fts_param(column, folded)
+        if param is None:
+            return None
+        return (
+            "c.id IN (SELECT rowid FROM contents_addr_fts WHERE contents_addr_fts MATCH ?)",
+            param,
+        )
+
 
 class SqliteEngine:
     dialect = SqliteDialect()
