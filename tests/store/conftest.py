@@ -40,6 +40,7 @@ _TABLES = (
     "expunged",
     "messages",
     "contents_text",
+    "content_refs",
     "contents",
     "blob_chunks",
     "blobs",

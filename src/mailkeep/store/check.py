@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mailkeep.store.ops import All, DeleteBlob, Exec, Many, One, Tx
+from mailkeep.store.sql import drop_unreferenced
 
 
 @dataclass
@@ -78,8 +79,9 @@ def inspect_tx(blobs_on_disk: Iterable[str]) -> Tx[Report]:
     report.missing_blobs = [(blob, users) for blob, users in rows if blob not in present]
     report.orphan_blobs = sorted(present - referenced - garbage)
     refs = yield All(
-        "SELECT c.id, c.refs, (SELECT count(*) FROM messages m WHERE m.content_id = c.id)"
-        " FROM contents c"
+        "SELECT c.id, coalesce(r.refs, 0),"
+        " (SELECT count(*) FROM messages m WHERE m.content_id = c.id)"
+        " FROM contents c LEFT JOIN content_refs r ON r.content_id = c.id"
     )
     report.wrong_refs = [(cid, stored, actual) for cid, stored, actual in refs if stored != actual]
     report.unreferenced_contents = [cid for cid, _, actual in refs if actual == 0]
@@ -123,17 +125,13 @@ def repair_tx(report: Report, now: int) -> Tx[None]:
     ids = [(cid,) for cid, _, _ in report.wrong_refs] + [
         (cid,) for cid in report.unreferenced_contents
     ]
+    yield Many("DELETE FROM content_refs WHERE content_id = ?", ids)
     yield Many(
-        "UPDATE contents SET refs = (SELECT count(*) FROM messages m"
-        " WHERE m.content_id = contents.id) WHERE id = ?",
-        ids,
+        "INSERT INTO content_refs (content_id, refs)"
+        " SELECT ?, count(*) FROM messages WHERE content_id = ?",
+        [(cid, cid) for (cid,) in ids],
     )
-    yield Many(
-        "INSERT INTO garbage (content_id, blob, since) SELECT id, blob, ? FROM contents"
-        " WHERE id = ? AND refs <= 0",
-        [(now, cid) for (cid,) in ids],
-    )
-    yield Many("DELETE FROM contents WHERE id = ? AND refs <= 0", ids)
+    yield from drop_unreferenced(now, [cid for (cid,) in ids])
     yield Exec(
         "UPDATE accounts SET"
         " used_bytes = (SELECT coalesce(sum(m.size), 0) FROM mailboxes b JOIN messages m"

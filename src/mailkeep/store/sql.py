@@ -514,17 +514,17 @@ def _content_for(item: Prepared) -> Tx[int]:
     # Locked, so that an expunge elsewhere cannot drop the last reference meanwhile.
     row = yield One("SELECT id FROM contents WHERE blob = ?", (item.blob,), for_update=True)
     if row is not None:
-        yield Exec("UPDATE contents SET refs = refs + 1 WHERE id = ?", (row[0],))
+        yield Exec("UPDATE content_refs SET refs = refs + 1 WHERE content_id = ?", (row[0],))
         return int(row[0])
     if not (yield BlobPresent(item.blob)):
         raise BlobMissing(item.blob)
     p = item.parsed
     sent = (epoch(p.sent_date), tz_minutes(p.sent_date)) if p.sent_date else (None, None)
     row = yield One(
-        "INSERT INTO contents (blob, size, refs, header, envelope, body, bodystructure,"
+        "INSERT INTO contents (blob, size, header, envelope, body, bodystructure,"
         " structure, sent_date, sent_tz, subject, from_, to_, cc, bcc, base_subject,"
         " sort_from, sort_to, sort_cc, display_from, display_to, message_id, in_reply_to,"
-        " references_, preview) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " references_, preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
         " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             item.blob,
@@ -553,6 +553,7 @@ def _content_for(item: Prepared) -> Tx[int]:
         ),
     )
     content_id = int(row[0])
+    yield Exec("INSERT INTO content_refs (content_id, refs) VALUES (?, 1)", (content_id,))
     yield FtsInsert(content_id, p.header_text, p.body_text)
     return content_id
 
@@ -648,15 +649,27 @@ def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
     if not counts:
         return
     yield Many(
-        "UPDATE contents SET refs = refs - ? WHERE id = ?",
+        "UPDATE content_refs SET refs = refs - ? WHERE content_id = ?",
         [(n, cid) for cid, n in sorted(counts.items())],  # id order: no deadlocks
     )
+    yield from drop_unreferenced(now, counts)
+
+
+def drop_unreferenced(now: int, content_ids: Iterable[int]) -> Tx[None]:
+    """Contents of ``content_ids`` with no reference left go to ``garbage`` (their blob
+    and index rows are collected later)."""
+    ids = [(cid,) for cid in content_ids]
     yield Many(
-        "INSERT INTO garbage (content_id, blob, since) SELECT id, blob, ? FROM contents"
-        " WHERE id = ? AND refs <= 0",
-        [(now, cid) for cid in counts],
+        "INSERT INTO garbage (content_id, blob, since) SELECT c.id, c.blob, ? FROM contents c"
+        " JOIN content_refs r ON r.content_id = c.id WHERE c.id = ? AND r.refs <= 0",
+        [(now, cid) for (cid,) in ids],
     )
-    yield Many("DELETE FROM contents WHERE id = ? AND refs <= 0", [(cid,) for cid in counts])
+    yield Many(
+        "DELETE FROM contents WHERE id = ?"
+        " AND (SELECT refs FROM content_refs WHERE content_id = ?) <= 0",
+        [(cid, cid) for (cid,) in ids],
+    )
+    yield Many("DELETE FROM content_refs WHERE content_id = ? AND refs <= 0", ids)
 
 
 def _uid_condition(
@@ -1137,7 +1150,7 @@ def copy_tx(
         for r in rows:
             counts[r[6]] = counts.get(r[6], 0) + 1
         yield Many(
-            "UPDATE contents SET refs = refs + ? WHERE id = ?",
+            "UPDATE content_refs SET refs = refs + ? WHERE content_id = ?",
             [(n, c) for c, n in sorted(counts.items())],
         )
         yield from _add_usage(target.account_id, total, len(rows))
