@@ -342,6 +342,22 @@ async def test_whole_message_top_counts_as_download(store: SqlStore, account: Ac
     assert await inbox_uids(store, account) == uids
 
 
+async def test_top_of_a_message_without_body(store: SqlStore, account: Account) -> None:
+    """A message that is all header, not ending in CR LF: TOP sends it whole from the
+    index, whatever the line count, and that counts as a download (days:N)."""
+    raw = b"Subject: no body\r\nFrom: a@example.com"
+    await deliver(store, account, raw)
+    (row,) = await store.fetch(
+        await inbox_id(store, account), await inbox_uids(store, account), FetchField.BLOB
+    )
+    blob_path(store, row.blob).unlink()
+    driver = await logged_in(store)
+    for n in (0, 5):
+        reply = await driver.command(f"TOP 1 {n}")
+        assert reply == b"+OK Top of message follows\r\n" + raw + b"\r\n.\r\n"
+    assert await downloaded_and_flags(store, account) == [(True, 0)]
+
+
 def open_files() -> int:
     """Open blob files of this process (other fds come and go with threads and tests)."""
     count = 0

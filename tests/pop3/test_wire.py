@@ -194,6 +194,24 @@ def test_dot_stuffing(message: bytes, sent: bytes) -> None:
     assert stuff([message]) == sent
 
 
+@pytest.mark.parametrize(
+    ("chunks", "sent"),
+    [
+        ([b"a\r\n", b".b\r\n"], b"a\r\n..b\r\n.\r\n"),
+        ([b"a\r", b"\n.b\r\n"], b"a\r\n..b\r\n.\r\n"),
+        ([b"a\r\n.", b"b\r\n"], b"a\r\n..b\r\n.\r\n"),
+        ([b"a\r\n", b"b"], b"a\r\nb\r\n.\r\n"),
+        ([b"a\r", b"\n"], b"a\r\n.\r\n"),
+        ([b"a", b"\r", b"\n"], b"a\r\n.\r\n"),
+        ([b"a\r\n", b"\r"], b"a\r\n\r\r\n.\r\n"),
+        ([b"a\r\n", b"", b"."], b"a\r\n..\r\n.\r\n"),
+    ],
+)
+def test_dot_stuffing_at_chunk_boundaries(chunks: list[bytes], sent: bytes) -> None:
+    """A line start, or the final CR LF, split between two chunks of the blob."""
+    assert stuff(chunks) == sent
+
+
 @given(
     st.lists(st.sampled_from([b".", b"\r", b"\n", b"a", b"\r\n", b".."]), max_size=40), st.data()
 )

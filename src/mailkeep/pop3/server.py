@@ -150,19 +150,23 @@ async def _start_tls(connection: Connection) -> bool:
 
 
 class _Output:
-    """Gathers writes into fewer, larger ones."""
+    """Gathers writes into fewer, larger ones. The pieces are kept as they are and
+    joined once, when written: a message body is copied once on its way out."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._pending = bytearray()
+        self._pending: list[bytes] = []
+        self._size = 0
 
     async def send(self, data: bytes) -> None:
-        self._pending += data
-        if len(self._pending) >= FLUSH_AT:
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= FLUSH_AT:
             await self.flush()
 
     async def flush(self) -> None:
         if self._pending:
-            data = bytes(self._pending)
+            data = b"".join(self._pending)
             self._pending.clear()
+            self._size = 0
             await self._connection.write(data)

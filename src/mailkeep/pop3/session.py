@@ -790,29 +790,34 @@ class Session:
         row = await self._row(msg, index)
         if isinstance(row, bytes):
             return [Send(row)]
-        reader = None
-        if lines > 0 and row.size > len(row.header):
-            reader = await self._open_blob(row.blob)
-            if reader is None:
-                return [Send(_gone(msg))]
-        body = Body(self._top_chunks(row.header, row.size, reader, lines, index), reader)
-        return [Stream(ok("Top of message follows"), body)]
+        head = ok("Top of message follows")
+        if lines == 0 or row.size <= len(row.header):
+            # Nothing to read from the blob: the answer is in memory, sent at once.
+            stuffer = DotStuffer()
+            header = stuffer.feed(row.header) + stuffer.finish()
+            if row.size <= len(row.header):
+                await self._retrieved(index, retr=False)
+            return [Send(head + header)]
+        reader = await self._open_blob(row.blob)
+        if reader is None:
+            return [Send(_gone(msg))]
+        body = Body(self._top_chunks(row.header, reader, lines, index), reader)
+        return [Stream(head, body)]
 
     async def _top_chunks(
-        self, header: bytes, size: int, reader: BlobReader | None, lines: int, index: int
+        self, header: bytes, reader: BlobReader, lines: int, index: int
     ) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()
         yield stuffer.feed(header)
-        body_size = (reader.size if reader is not None else size) - len(header)
+        body_size = reader.size - len(header)
         sent = 0
-        if reader is not None:
-            limiter = LineLimiter(lines)
-            async for chunk in reader.chunks(len(header), body_size, TOP_CHUNK):
-                piece = limiter.feed(chunk)
-                sent += len(piece)
-                yield stuffer.feed(piece)
-                if limiter.done:
-                    break
+        limiter = LineLimiter(lines)
+        async for chunk in reader.chunks(len(header), body_size, TOP_CHUNK):
+            piece = limiter.feed(chunk)
+            sent += len(piece)
+            yield stuffer.feed(piece)
+            if limiter.done:
+                break
         yield stuffer.finish()
         if sent >= body_size:
             await self._retrieved(index, retr=False)

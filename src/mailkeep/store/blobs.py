@@ -11,6 +11,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import re
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from mailkeep.errors import NotFound, TemporaryFailure
 # cost microseconds, less than a hop to a worker thread.
 _INLINE_READ = 256 * 1024
 
+_NAME = re.compile("[0-9a-f]{64}")
+
 _LIBC = (
     ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
 )
@@ -31,15 +34,21 @@ _LIBC = (
 class FileBlobs:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = f"{root}{os.sep}"
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._unsynced: set[Path] = set()
         self._unsynced_lock = threading.Lock()
 
     def path(self, blob: str) -> Path:
-        if len(blob) != 64 or not all(c in "0123456789abcdef" for c in blob):
+        return Path(self._file(blob))
+
+    def _file(self, blob: str) -> str:
+        """The path of ``blob`` as a string: built per message downloaded, where
+        ``pathlib`` would cost more than opening the file."""
+        if _NAME.fullmatch(blob) is None:
             raise NotFound(f"malformed blob name {blob!r}")
-        return self.root / blob[:2] / blob[2:4] / blob
+        return f"{self._prefix}{blob[:2]}{os.sep}{blob[2:4]}{os.sep}{blob}"
 
     def exists(self, blob: str) -> bool:
         return self.path(blob).exists()
@@ -113,7 +122,7 @@ class FileBlobs:
 
     def open(self, blob: str) -> FileBlobReader:
         try:
-            return FileBlobReader(os.open(self.path(blob), os.O_RDONLY))
+            return FileBlobReader(os.open(self._file(blob), os.O_RDONLY))
         except FileNotFoundError:
             raise NotFound(f"message blob {blob} is missing") from None
 
