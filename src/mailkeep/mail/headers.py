@@ -147,15 +147,15 @@ def header_selector(names: tuple[str, ...], exclude: bool) -> Callable[[bytes], 
     line in Python; it selects exactly the same octets."""
     if exclude or not names or not all(map(_PLAIN_NAME.fullmatch, names)):
         return functools.partial(_fields_of, names=names, exclude=exclude)
-    alternatives = b"|".join(re.escape(n.encode("ascii")) for n in names)
+    alternatives = b"|".join(_caseless(n.encode("ascii")) for n in names)
     # Searched in LF + header: a field starts after a LF (the pattern's literal first octet
     # lets the engine skip ahead with memchr); its name is what precedes the colon (a line
     # without one is a "field" named by the whole line) with trailing blanks dropped;
-    # continuation lines start with SP or HTAB. Each match ends before a LF.
-    finditer = re.compile(
-        rb"\n(?:" + alternatives + rb")[ \t\r]*(?::[^\n]*)?(?=\n)(?:\n[ \t][^\n]*(?=\n))*",
-        re.IGNORECASE,
-    ).finditer
+    # continuation lines start with SP or HTAB. The group is the field without its last
+    # LF. Letters are matched as [Xx] classes: re.IGNORECASE is several times slower.
+    findall = re.compile(
+        rb"\n((?:" + alternatives + rb")[ \t\r]*(?::[^\n]*)?(?:\n[ \t][^\n]*)*)(?=\n)"
+    ).findall
 
     def select(header: bytes) -> bytes:
         if not header.endswith(b"\n"):  # a truncated header: rare, take the general path
@@ -163,13 +163,20 @@ def header_selector(names: tuple[str, ...], exclude: bool) -> Callable[[bytes], 
         text = b"\n" + header
         end, blank = len(text), b""
         for line in (b"\n\r\n", b"\n\n"):  # the first empty line ends the header
-            found = text.find(line)
-            if 0 <= found < end:
+            found = text.find(line, 0, end + 1)
+            if found >= 0:
                 end, blank = found, line[1:]
-        found_fields = [text[m.start() + 1 : m.end() + 1] for m in finditer(text, 0, end + 1)]
-        return b"".join(found_fields) + blank
+        fields = findall(text, 0, end + 1)
+        return b"\n".join(fields) + b"\n" + blank if fields else blank
 
     return select
+
+
+def _caseless(name: bytes) -> bytes:
+    """``name`` as a pattern matching it in any case (ASCII, as IMAP compares names)."""
+    return b"".join(
+        b"[%c%c]" % (c, c ^ 0x20) if chr(c).isalpha() else re.escape(bytes([c])) for c in name
+    )
 
 
 _PLAIN_NAME = re.compile(r"[!-9;-~]+")
