@@ -161,11 +161,8 @@ def header_selector(names: tuple[str, ...], exclude: bool) -> Callable[[bytes], 
         if not header.endswith(b"\n"):  # a truncated header: rare, take the general path
             return header_fields(header, names, exclude)
         text = b"\n" + header
-        end, blank = len(text), b""
-        for line in (b"\n\r\n", b"\n\n"):  # the first empty line ends the header
-            found = text.find(line, 0, end + 1)
-            if found >= 0:
-                end, blank = found, line[1:]
+        m = _BLANK_LINE(text)  # the first empty line ends the header
+        end, blank = (len(text), b"") if m is None else (m.start(), text[m.start() + 1 : m.end()])
         fields = findall(text, 0, end + 1)
         return b"\n".join(fields) + b"\n" + blank if fields else blank
 
@@ -178,6 +175,10 @@ def _caseless(name: bytes) -> bytes:
         b"[%c%c]" % (c, c ^ 0x20) if chr(c).isalpha() else re.escape(bytes([c])) for c in name
     )
 
+
+_BLANK_LINE = re.compile(rb"\n\r?\n").search
+"""The LF ending the last field line and the empty line after it: one scan, not a find
+for each line ending."""
 
 _PLAIN_NAME = re.compile(r"[!-9;-~]+")
 """RFC 5322 3.6.8 field names (printable ASCII but colon); others take the general path."""
