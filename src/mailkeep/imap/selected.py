@@ -141,7 +141,10 @@ class SelectedMailbox:
         return total
 
     def is_recent(self, uid: int) -> bool:
-        return any(low <= uid <= high for low, high in self.recent)
+        for low, high in self.recent:  # a loop, not any(): FLAGS asks once per message
+            if low <= uid <= high:
+                return True
+        return False
 
     def add_recent(self, low: int, high: int) -> None:
         if low > high:
