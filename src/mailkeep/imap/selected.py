@@ -141,7 +141,8 @@ class SelectedMailbox:
         return total
 
     def is_recent(self, uid: int) -> bool:
-        for low, high in self.recent:  # a loop, not any(): FLAGS asks once per message
+        # A loop, not any() over a generator: FLAGS asks this once per message.
+        for low, high in self.recent:  # noqa: SIM110
             if low <= uid <= high:
                 return True
         return False
