@@ -319,6 +319,17 @@ async def test_fetch_rfc_examples(alice: Client, store: SqlStore, account: Accou
     )
 
 
+async def test_header_field_name_with_percent(
+    alice: Client, store: SqlStore, account: Account
+) -> None:
+    """The fast path formats each response from a template that echoes the client's
+    field names: a "%" in one (a quoted name) stays a "%"."""
+    await deliver(store, account, message(extra="X%d: 5%\r\n"))
+    await alice.ok("s SELECT INBOX")
+    [response] = await alice.ok('f FETCH 1 (UID BODY.PEEK[HEADER.FIELDS ("X%d")])')
+    assert response == b'* 1 FETCH (UID 1 BODY[HEADER.FIELDS ("X%d")] {11}\r\nX%d: 5%\r\n\r\n)'
+
+
 async def test_examine_does_not_set_seen(alice: Client, store: SqlStore, account: Account) -> None:
     await deliver(store, account, message())
     await alice.ok("e EXAMINE INBOX")

@@ -20,8 +20,9 @@ as Dovecot and Cyrus do); formatting is exact.
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 MONTHS = (
     b"Jan",
@@ -99,24 +100,32 @@ def parse_date_time(value: bytes) -> datetime:
 
 
 def format_date_time(moment: datetime) -> bytes:
-    """``moment`` as a quoted ``date-time``, in its own offset (UTC if naive)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    offset = moment.utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds()) // 60
-    sign = b"-" if minutes < 0 else b"+"
-    minutes = abs(minutes)
-    return b'"%2d-%s-%04d %02d:%02d:%02d %s%02d%02d"' % (
-        moment.day,
-        MONTHS[moment.month - 1],
-        moment.year,
+    """``moment`` as a quoted ``date-time``, in its own offset (UTC if naive).
+
+    FETCH INTERNALDATE formats one per message of a folder: the day and zone parts come
+    from small caches (a folder's dates share days and offsets)."""
+    return b"%s%02d:%02d:%02d%s" % (
+        _day(moment.year, moment.month, moment.day),
         moment.hour,
         moment.minute,
         moment.second,
-        sign,
-        minutes // 60,
-        minutes % 60,
+        _zone(moment.utcoffset()),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(year: int, month: int, day: int) -> bytes:
+    """``DQUOTE date-day-fixed "-" date-month "-" date-year SP``"""
+    return b'"%2d-%s-%04d ' % (day, MONTHS[month - 1], year)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(offset: timedelta | None) -> bytes:
+    """``SP zone DQUOTE``"""
+    minutes = int((offset or timedelta(0)).total_seconds()) // 60
+    sign = b"-" if minutes < 0 else b"+"
+    minutes = abs(minutes)
+    return b' %s%02d%02d"' % (sign, minutes // 60, minutes % 60)
 
 
 def format_date(day: date) -> bytes:

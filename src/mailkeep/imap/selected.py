@@ -141,7 +141,11 @@ class SelectedMailbox:
         return total
 
     def is_recent(self, uid: int) -> bool:
-        return any(low <= uid <= high for low, high in self.recent)
+        # A loop, not any() over a generator: FLAGS asks this once per message.
+        for low, high in self.recent:  # noqa: SIM110
+            if low <= uid <= high:
+                return True
+        return False
 
     def add_recent(self, low: int, high: int) -> None:
         if low > high:

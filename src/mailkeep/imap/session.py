@@ -222,14 +222,15 @@ class Session:
     def flag_list(self, flags: int, keywords: Iterable[str], uid: int | None = None) -> bytes:
         """A message's FLAGS as sent: system flags, keywords, and \\Recent for IMAP4rev1
         sessions (RFC 3501 2.3.2; RFC 9051 has no \\Recent)."""
+        selected = self.selected
         recent = (
-            uid is not None and not self.rev2 and self.selected and self.selected.is_recent(uid)
+            uid is not None and not self.rev2 and selected is not None and selected.is_recent(uid)
         )
         keywords = tuple(keywords)
-        if keywords and self.selected is not None:
+        if keywords and selected is not None:
             # A keyword the client has not seen in FLAGS is announced first (``send``).
-            self.selected.note_keywords(keywords)
-        return _flag_list(int(flags), keywords, bool(recent))
+            selected.note_keywords(keywords)
+        return _flag_list(int(flags), keywords, recent)
 
     # ------------------------------------------------------------------ output
 

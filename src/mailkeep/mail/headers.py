@@ -147,30 +147,38 @@ def header_selector(names: tuple[str, ...], exclude: bool) -> Callable[[bytes], 
     line in Python; it selects exactly the same octets."""
     if exclude or not names or not all(map(_PLAIN_NAME.fullmatch, names)):
         return functools.partial(_fields_of, names=names, exclude=exclude)
-    alternatives = b"|".join(re.escape(n.encode("ascii")) for n in names)
+    alternatives = b"|".join(_caseless(n.encode("ascii")) for n in names)
     # Searched in LF + header: a field starts after a LF (the pattern's literal first octet
     # lets the engine skip ahead with memchr); its name is what precedes the colon (a line
     # without one is a "field" named by the whole line) with trailing blanks dropped;
-    # continuation lines start with SP or HTAB. Each match ends before a LF.
-    finditer = re.compile(
-        rb"\n(?:" + alternatives + rb")[ \t\r]*(?::[^\n]*)?(?=\n)(?:\n[ \t][^\n]*(?=\n))*",
-        re.IGNORECASE,
-    ).finditer
+    # continuation lines start with SP or HTAB. The group is the field without its last
+    # LF. Letters are matched as [Xx] classes: re.IGNORECASE is several times slower.
+    findall = re.compile(
+        rb"\n((?:" + alternatives + rb")[ \t\r]*(?::[^\n]*)?(?:\n[ \t][^\n]*)*)(?=\n)"
+    ).findall
 
     def select(header: bytes) -> bytes:
         if not header.endswith(b"\n"):  # a truncated header: rare, take the general path
             return header_fields(header, names, exclude)
         text = b"\n" + header
-        end, blank = len(text), b""
-        for line in (b"\n\r\n", b"\n\n"):  # the first empty line ends the header
-            found = text.find(line)
-            if 0 <= found < end:
-                end, blank = found, line[1:]
-        found_fields = [text[m.start() + 1 : m.end() + 1] for m in finditer(text, 0, end + 1)]
-        return b"".join(found_fields) + blank
+        m = _BLANK_LINE(text)  # the first empty line ends the header
+        end, blank = (len(text), b"") if m is None else (m.start(), text[m.start() + 1 : m.end()])
+        fields = findall(text, 0, end + 1)
+        return b"\n".join(fields) + b"\n" + blank if fields else blank
 
     return select
 
+
+def _caseless(name: bytes) -> bytes:
+    """``name`` as a pattern matching it in any case (ASCII, as IMAP compares names)."""
+    return b"".join(
+        b"[%c%c]" % (c, c ^ 0x20) if chr(c).isalpha() else re.escape(bytes([c])) for c in name
+    )
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n").search
+"""The LF ending the last field line and the empty line after it: one scan, not a find
+for each line ending."""
 
 _PLAIN_NAME = re.compile(r"[!-9;-~]+")
 """RFC 5322 3.6.8 field names (printable ASCII but colon); others take the general path."""

@@ -686,8 +686,11 @@ def _uid_condition(
 
 def to_ranges(uids: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted inclusive ranges covering ``uids`` (which may be unsorted)."""
+    ordered = sorted(set(uids))
+    if ordered and ordered[-1] - ordered[0] == len(ordered) - 1:
+        return [(ordered[0], ordered[-1])]  # one run, as a FETCH batch usually is
     ranges: list[tuple[int, int]] = []
-    for uid in sorted(set(uids)):
+    for uid in ordered:
         if ranges and uid == ranges[-1][1] + 1:
             ranges[-1] = (ranges[-1][0], uid)
         else:

@@ -359,14 +359,17 @@ def _render_simple(
     rows: list[MessageRow],
 ) -> bytes:
     """The FETCH responses of one batch as one bytes object: no per-message awaits or
-    builders (the items need nothing but the row)."""
+    builders (the items need nothing but the row), each response one ``%`` of a template
+    (``* %d FETCH (UID %s FLAGS %s ...)``)."""
+    names = [name.replace(b"%", b"%%") + b"%s" for name, _ in simple]  # names echo the client
+    template = b"* %d FETCH (" + b" ".join(names) + b")\r\n"
+    values = [value for _, value in simple]
     out = []
     position = 0
     for row in rows:
         while uids[position] != row.uid:
             position += 1
-        items = b" ".join([name + value(session, row) for name, value in simple])
-        out.append(b"* %d FETCH (%s)\r\n" % (first + position + 1, items))
+        out.append(template % (first + position + 1, *[value(session, row) for value in values]))
     return b"".join(out)
 
 
