@@ -54,11 +54,6 @@ log = logging.getLogger(__name__)
 _MAX_BATCH = 512
 _EXTERNAL_POLL = 0.25
 """Seconds between checks for commits by other processes when the writer is idle."""
-_MMAP_SIZE = 1 << 31
-"""Readers map the database (SQLite caps this at its build's limit, 2 GB by default) and
-read pages in place: a FETCH of a folder larger than the page cache then costs no
-``pread`` and copy per row (half of its SQLite time at 50,000 messages). The pages are
-the kernel's file cache, shared by every connection, not memory of ours."""
 _TRIGRAM = 3
 _INLINE_BLOB = 256 * 1024
 """Blobs up to this size are written on the event loop (no sync: see ``put_blob``)."""
@@ -146,7 +141,6 @@ class SqliteEngine:
         if connection is None:
             connection = self._connect()
             connection.execute("PRAGMA query_only = ON")
-            connection.execute(f"PRAGMA mmap_size = {_MMAP_SIZE}")
             self._local.connection = connection
             with self._connections_lock:
                 self._reader_connections.append(connection)
@@ -185,7 +179,6 @@ class SqliteEngine:
         if self._point_connection is None:
             connection = self._connect()
             connection.execute("PRAGMA query_only = ON")
-            connection.execute(f"PRAGMA mmap_size = {_MMAP_SIZE}")
             connection.execute("PRAGMA busy_timeout = 0")
             self._point_connection = connection
         return self._point_connection
