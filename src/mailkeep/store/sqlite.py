@@ -55,6 +55,13 @@ _MAX_BATCH = 512
 _EXTERNAL_POLL = 0.25
 """Seconds between checks for commits by other processes when the writer is idle."""
 _TRIGRAM = 3
+_WRITER_CACHE_KIB = 65536
+_READER_CACHE_KIB = 8192
+"""Page caches: the writer keeps the indexes it updates on every delivery; a reader
+mostly scans (a FETCH of a large folder reads more than any cache holds), and the
+kernel's file cache serves the pages again, so each of the readers keeps little. Every
+reader's cache is memory of this process: at 64 MB each the server held 315 MB after the
+three whole-folder FETCHes of a 50,000-message folder, at 8 MB 75 MB, with the same CPU."""
 _INLINE_BLOB = 256 * 1024
 """Blobs up to this size are written on the event loop (no sync: see ``put_blob``)."""
 
@@ -105,7 +112,7 @@ class SqliteEngine:
         self._reader_connections: list[sqlite3.Connection] = []
         self._point_connection: sqlite3.Connection | None = None
         self._connections_lock = threading.Lock()
-        self._writer_connection = self._connect()
+        self._writer_connection = self._connect(_WRITER_CACHE_KIB)
         self._pending_deletes: set[str] = set()
         self._gc_lock: BinaryIO | None = None
         self._locks: set[int] = set()
@@ -122,7 +129,7 @@ class SqliteEngine:
 
     # -- connections
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_kib: int = _READER_CACHE_KIB) -> sqlite3.Connection:
         try:
             connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -131,7 +138,7 @@ class SqliteEngine:
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA busy_timeout = 30000")
-            connection.execute("PRAGMA cache_size = -65536")
+            connection.execute(f"PRAGMA cache_size = -{cache_kib}")
         except sqlite3.Error as exc:
             raise TemporaryFailure(f"cannot open the store {self.path}: {exc}") from exc
         return connection
