@@ -183,6 +183,35 @@ async def test_idle_timeout(store: SqlStore, sleeps: object, account: Account) -
     assert await c.line(wait=5) == b"* BYE autologout: idle for too long"
 
 
+async def test_idle_timeout_counts_client_silence_not_notifications(
+    store: SqlStore, sleeps: object, account: Account
+) -> None:
+    """New mail reported during IDLE is the server talking: it does not keep a silent
+    client's session alive past the idle timeout."""
+    from mailkeep.config import LimitsConfig
+
+    from .conftest import Sleeps, make_services
+
+    assert isinstance(sleeps, Sleeps)
+    c = Client(make_services(store, sleeps, limits=LimitsConfig(idle_timeout=2)))
+    await c.start()
+    await c.login()
+    await c.ok("s SELECT INBOX")
+    c.send("i IDLE")
+    assert await c.line() == b"+ idling"
+    started = asyncio.get_running_loop().time()
+    for _ in range(3):
+        await asyncio.sleep(0.4)
+        await deliver(store, account, message())
+    lines = []
+    while not (line := await c.line(wait=5)).startswith(b"* BYE"):
+        lines.append(line)
+    assert line == b"* BYE autologout: idle for too long"
+    # Two seconds after IDLE, not two seconds after the last notification (3.2 s).
+    assert asyncio.get_running_loop().time() - started < 2.8
+    assert b"* 3 EXISTS" in lines
+
+
 async def test_second_node_caught_up_from_the_log(
     alice: Client, store: SqlStore, account: Account, tmp_path: Path
 ) -> None:
