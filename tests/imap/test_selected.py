@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailkeep.imap import sequence
-from mailkeep.imap.selected import SelectedMailbox
+from mailkeep.imap.selected import SelectedMailbox, uid_array
 from mailkeep.imap.sequence import SequenceSetError
 from mailkeep.store.api import Changes, Mailbox
 from mailkeep.store.changes import ChangeSet, MessageState
@@ -125,3 +125,25 @@ def test_recent_ranges() -> None:
     assert v.recent_count() == 3
     assert v.is_recent(3)
     assert not v.is_recent(5)
+
+
+def test_sessions_making_the_same_change_share_one_array() -> None:
+    mailbox = Mailbox(1, 1, "INBOX", 77, 5, 10, None)
+    base = uid_array([1, 2, 3, 4])
+    views = [SelectedMailbox(mailbox, base, readonly=False) for _ in range(3)]
+    for v in views:
+        assert v.absorb(ChangeSet(1, 1, 10, 11, appended=(state(5, 11),), uidnext=6))
+        v.announce(allow_expunge=True)
+    assert list(base) == [1, 2, 3, 4]  # never changed in place
+    assert list(views[0].uids) == [1, 2, 3, 4, 5]
+    assert all(v.uids is views[0].uids for v in views)
+    # A session that made another change has its own array; the others still share.
+    assert views[2].absorb(ChangeSet(1, 1, 11, 12, expunged=(2,)))
+    views[2].announce(allow_expunge=True)
+    assert list(views[2].uids) == [1, 3, 4, 5]
+    assert list(views[0].uids) == [1, 2, 3, 4, 5]
+    for v in views[:2]:
+        assert v.absorb(ChangeSet(1, 1, 11, 12, expunged=(2, 4)))
+        v.announce(allow_expunge=True)
+    assert list(views[0].uids) == [1, 3, 5]
+    assert views[1].uids is views[0].uids

@@ -102,7 +102,7 @@ class Snapshot:
     mailbox: Mailbox
     uids: array[int]
     """Ascending UIDs (a compact ``array('q')``); a message's sequence number is its
-    index + 1."""
+    index + 1. Shared with other snapshots of the same mailbox state: never modify it."""
     first_unseen_uid: int | None
     recent_from_uid: int
     """Messages with UID >= this are \\Recent for the session that took the snapshot."""

@@ -52,9 +52,11 @@ from mailkeep.store.query import Query, SortKey
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-KNOWN_UIDS_FROM = 10_000
+KNOWN_UIDS_FROM = 1_000
 """Mailboxes of at least this many messages keep their UIDs between snapshots (8 octets
-each: 8 MB for a million), so that selecting them again reads only what changed."""
+each: 8 MB for a million), so that selecting them again reads only what changed, and
+every session selecting one that did not change gets the same array (never modified:
+see ``SelectedMailbox``), not a copy of its own."""
 KNOWN_UIDS_MAILBOXES = 16
 
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
@@ -318,7 +320,6 @@ class SqlStore:
                     first_unseen,
                     keywords,
                 )
-            uids = uids[:]  # the session's own copy: its view changes, the known one not
         else:
             self._known_uids.pop(mailbox_id, None)
         # \Recent is kept per process, not durably: messages that arrived before a
