@@ -433,6 +433,36 @@ async def test_modseq_strictly_increases_and_never_goes_back(store: SqlStore) ->
     assert rows[-1].modseq == highest[-1]
 
 
+async def test_append_each_is_each_append_in_order(store: SqlStore) -> None:
+    account = await make_account(store, quota_messages=4)
+    inbox = await mailbox(store, account)
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    same = msg("twice")
+    results = await store.append_each(
+        [
+            (inbox.id, [msg("one")]),
+            (inbox.id + 1000, [msg("nowhere")]),
+            (inbox.id, [same, msg("three")]),
+            (inbox.id, [same]),  # the same content again: one more reference
+            (inbox.id, [msg("over")]),  # over the quota of four messages
+        ]
+    )
+    first, gone, second, third, over = results
+    assert not isinstance(first, Exception)
+    assert not isinstance(second, Exception)
+    assert not isinstance(third, Exception)
+    assert (first.uids, second.uids, third.uids) == ((1,), (2, 3), (4,))
+    assert isinstance(gone, NotFound)
+    assert isinstance(over, QuotaExceeded)
+    assert (await store.mailbox_status(inbox.id)).messages == 4
+    assert [c.after for c in listener.drain() if isinstance(c, ChangeSet)] == [
+        first.change.after,
+        second.change.after,
+        third.change.after,
+    ]
+
+
 async def test_multiappend_is_atomic_under_quota(store: SqlStore) -> None:
     account = await make_account(store, quota_messages=2)
     inbox = await mailbox(store, account)

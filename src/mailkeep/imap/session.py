@@ -37,8 +37,10 @@ from mailkeep import errors
 from mailkeep.auth.service import Authenticator
 from mailkeep.config import LimitsConfig
 from mailkeep.imap import capabilities, mutf7, notify, responses, resync, sequence
+from mailkeep.imap import commands as c
 from mailkeep.imap import connection as wire
 from mailkeep.imap.commands import Command
+from mailkeep.imap.handlers import append as append_handler
 from mailkeep.imap.handlers import base
 from mailkeep.imap.handlers.base import COMMANDS, ImapError, Result, State
 from mailkeep.imap.reader import ErrorKind, Limits
@@ -46,7 +48,7 @@ from mailkeep.imap.selected import SelectedMailbox, mailbox_flags, uid_array
 from mailkeep.mail.flags import flag_names
 from mailkeep.net.listeners import ConnectionClosed
 from mailkeep.store import names
-from mailkeep.store.api import Credentials, Store
+from mailkeep.store.api import AppendResult, Credentials, NewMessage, Store
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MailboxTouched, MessageState
 from mailkeep.store.hub import Listener
 
@@ -65,6 +67,8 @@ log = logging.getLogger("mailkeep.imap")
 
 SEARCH_CHARSETS = ("US-ASCII", "UTF-8")
 _FLUSH_AT = 64 * 1024
+_APPENDS_TOGETHER = 16
+"""At most this many pipelined APPENDs share a commit (``Session._appends_ahead``)."""
 
 
 class Transport(Protocol):
@@ -171,6 +175,8 @@ class Session:
         """Fires at ``_deadline``; None once it has fired."""
         self._waiter: asyncio.Future[None] | None = None
         self._bye: str | None = None
+        self._held: wire.Event | None = None
+        """An event read ahead behind pipelined APPENDs (``_appends_ahead``)."""
 
     # ------------------------------------------------------------------ properties
 
@@ -383,8 +389,14 @@ class Session:
             )
             try:
                 while self.state is not State.LOGOUT:
-                    event = await self.next_event()
-                    if not isinstance(event, _Woken):
+                    event = await self.next_event() if self._held is None else self._held
+                    self._held = None
+                    if isinstance(event, _Woken):
+                        continue
+                    appends = self._appends_ahead(event)
+                    if len(appends) > 1:
+                        await self._append_all(appends)
+                    else:
                         await self.handle_event(event)
             except _TimedOut:
                 await self.send(responses.bye(self._timeout_text()))
@@ -474,17 +486,75 @@ class Session:
     async def _call(self, spec: base.CommandSpec, tag: str, command: Command) -> Result:
         try:
             return await spec.handler(self, tag, command)
-        except ImapError as exc:
-            return Result(exc.status, exc.text, exc.code)
-        except errors.MailkeepError as exc:
-            return Result("NO", str(exc) or type(exc).__name__, _error_code(exc))
         except (ConnectionClosed, asyncio.CancelledError, _TimedOut):
             raise
-        except Exception:
-            log.exception("%s: %s failed", self.transport.remote, type(command).__name__.upper())
-            return Result(
-                "NO", "internal server error; the failure was logged", responses.SERVERBUG
-            )
+        except Exception as exc:
+            return self._failed(command, exc)
+
+    def _failed(self, command: Command, exc: Exception) -> Result:
+        """The tagged response for a command that raised ``exc``."""
+        if isinstance(exc, ImapError):
+            return Result(exc.status, exc.text, exc.code)
+        if isinstance(exc, errors.MailkeepError):
+            return Result("NO", str(exc) or type(exc).__name__, _error_code(exc))
+        log.error(
+            "%s: %s failed",
+            self.transport.remote,
+            type(command).__name__.upper(),
+            exc_info=exc,
+        )
+        return Result("NO", "internal server error; the failure was logged", responses.SERVERBUG)
+
+    def _appends_ahead(self, first: wire.Event) -> list[tuple[str, c.Append]]:
+        """``first`` and the APPEND commands pipelined whole behind it, when it is an
+        APPEND that may share its commit with them: in the authenticated state without
+        NOTIFY nothing is announced between commands, so answering each after its own
+        commit gives exactly the responses of running them one by one. The first other
+        event read is held for the main loop."""
+        if not (
+            isinstance(first, wire.CommandReceived)
+            and isinstance(first.command, c.Append)
+            and self.state is State.AUTHENTICATED
+            and self.selected is None
+            and self.notify is None
+        ):
+            return []
+        appends = [(first.tag, first.command)]
+        while len(appends) < _APPENDS_TOGETHER:
+            event = self.wire.next_event()
+            if isinstance(event, wire.NeedData):
+                break
+            if not (
+                isinstance(event, wire.CommandReceived) and isinstance(event.command, c.Append)
+            ):
+                self._held = event
+                break
+            appends.append((event.tag, event.command))
+        return appends
+
+    async def _append_all(self, appends: list[tuple[str, c.Append]]) -> None:
+        """Pipelined APPENDs (see ``_appends_ahead``): parsed in order, then appended
+        together (``Store.append_each``: one commit and sync for all, UIDs in order),
+        each answered in order once committed."""
+        results: list[Result | None] = []
+        staged: list[tuple[int, Sequence[NewMessage]]] = []
+        for _, command in appends:
+            try:
+                staged.append(await append_handler.prepare(self, command))
+                results.append(None)
+            except (ConnectionClosed, _TimedOut):
+                raise
+            except Exception as exc:
+                results.append(self._failed(command, exc))
+        outcomes = iter(await self.store.append_each(staged))
+        for (tag, command), result in zip(appends, results, strict=True):
+            if result is None:
+                outcome = next(outcomes)
+                if isinstance(outcome, AppendResult):
+                    result = append_handler.completed(outcome)
+                else:
+                    result = self._failed(command, outcome)
+            await self.send(responses.tagged(tag, result.status, result.text, result.code))
 
     # ------------------------------------------------------------------ login state
 

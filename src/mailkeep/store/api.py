@@ -298,6 +298,13 @@ class Store(Protocol):
         """Append all messages atomically (MULTIAPPEND); raises QuotaExceeded."""
         ...
 
+    async def append_each(
+        self, appends: Sequence[tuple[int, Sequence[NewMessage]]]
+    ) -> list[AppendResult | Exception]:
+        """Several independent ``append``s (mailbox id, messages), in order, one result
+        or error each; where the backend can, they share one commit (pipelined APPEND)."""
+        ...
+
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot: ...
     def claim_recent(self, mailbox_id: int, uidnext: int) -> int:
         """Make messages below ``uidnext`` non-\\Recent for every other session; return

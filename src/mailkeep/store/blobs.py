@@ -65,7 +65,6 @@ class FileBlobs:
         if final.exists():
             return
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._tmp / f"{blob}.{os.getpid()}.{threading.get_ident():x}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
@@ -77,7 +76,14 @@ class FileBlobs:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:
+                # The first blob under this prefix: its directories are made only now,
+                # so that every other put skips a mkdir (and the stat that follows its
+                # EEXIST) per message.
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
             if sync:
                 _fsync_dir(final.parent)
             else:

@@ -288,6 +288,7 @@ class PostgresBlobReader:
 
 class PostgresEngine:
     dialect = PostgresDialect()
+    group_commit = False
 
     def __init__(self, url: str, pool: asyncpg.Pool, node: str) -> None:
         self.url = url

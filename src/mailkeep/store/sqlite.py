@@ -99,6 +99,7 @@ class SqliteDialect:
 
 class SqliteEngine:
     dialect = SqliteDialect()
+    group_commit = True
 
     def __init__(self, path: Path, blobs: FileBlobs, readers: int = 4) -> None:
         self.path = path

@@ -72,6 +72,9 @@ DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
 class Engine(Protocol):
     """What a backend provides: running transactions, blobs and the maildrop lock."""
 
+    group_commit: bool
+    """Whether write transactions queued together commit together (``append_each``)."""
+
     @property
     def dialect(self) -> Dialect: ...
 
@@ -228,16 +231,62 @@ class SqlStore:
     async def append(
         self, mailbox_id: int, messages: Sequence[NewMessage], *, check_quota: bool = True
     ) -> AppendResult:
+        prepared = await self._stage_append(mailbox_id, messages, check_quota)
+        return await self._finish_append(mailbox_id, prepared, messages, check_quota)
+
+    async def append_each(
+        self, appends: Sequence[tuple[int, Sequence[NewMessage]]]
+    ) -> list[AppendResult | Exception]:
+        """Several independent appends, each all or none like ``append`` (quota checked),
+        with one result or error each, in order. An engine with group commit gets their
+        transactions queued together, so that they share one commit and sync: pipelined
+        APPEND commands. UIDs follow the order given either way."""
+        results: list[AppendResult | Exception] = []
+        if not self.engine.group_commit:
+            for mailbox_id, messages in appends:
+                try:
+                    results.append(await self.append(mailbox_id, messages))
+                except Exception as exc:
+                    results.append(exc)
+            return results
+        staged: list[tuple[int, Sequence[NewMessage], list[sql.Prepared]] | Exception] = []
+        for mailbox_id, messages in appends:
+            try:
+                staged.append(
+                    (mailbox_id, messages, await self._stage_append(mailbox_id, messages))
+                )
+            except Exception as exc:
+                staged.append(exc)
+        # Tasks start in the order they are made, and each queues its transaction in its
+        # first step (``engine.write``): the writer sees them in order.
+        tasks = [
+            asyncio.ensure_future(self._finish_append(item[0], item[2], item[1], True))
+            for item in staged
+            if not isinstance(item, Exception)
+        ]
+        done = iter(await asyncio.gather(*tasks, return_exceptions=True))
+        for item in staged:
+            if isinstance(item, Exception):
+                results.append(item)
+                continue
+            outcome = next(done)
+            if not isinstance(outcome, AppendResult | Exception):
+                raise outcome  # cancelled
+            results.append(outcome)
+        return results
+
+    async def _stage_append(
+        self, mailbox_id: int, messages: Sequence[NewMessage], check_quota: bool = True
+    ) -> list[sql.Prepared]:
+        """Check the quota and write the blobs: everything before the transaction."""
         if check_quota:
             await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
         prepared = []
-        written: list[str] = []
         try:
             for message in messages:
                 blob = sql.content_hash(message.raw)
                 await self.engine.put_blob(blob, message.raw)
-                written.append(blob)
                 prepared.append(
                     sql.Prepared(
                         blob,
@@ -247,17 +296,33 @@ class SqlStore:
                         message.internaldate or now,
                     )
                 )
+        except BaseException:
+            await self._discard_unused([p.blob for p in prepared])
+            raise
+        return prepared
+
+    async def _finish_append(
+        self,
+        mailbox_id: int,
+        prepared: list[sql.Prepared],
+        messages: Sequence[NewMessage],
+        check_quota: bool,
+    ) -> AppendResult:
+        try:
             result = await self._append_prepared(mailbox_id, prepared, messages, check_quota)
         except BaseException:
-            # Do not leave blobs behind for a message we refused (over quota, gone
-            # mailbox); one already used by another message stays.
-            if written:
-                await asyncio.shield(self._write(_discard_unused_tx(written)))
+            await self._discard_unused([p.blob for p in prepared])
             raise
         # Messages that arrive before any session looked are \Recent for the first one.
         self._recent.setdefault(mailbox_id, result.uids[0])
         self._publish([result.change])
         return result
+
+    async def _discard_unused(self, blobs: list[str]) -> None:
+        """Do not leave blobs behind for a message we refused (over quota, gone
+        mailbox); one already used by another message stays."""
+        if blobs:
+            await asyncio.shield(self._write(_discard_unused_tx(blobs)))
 
     async def _append_prepared(
         self,

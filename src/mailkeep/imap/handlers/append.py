@@ -16,7 +16,7 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles, no
 from mailkeep.imap.handlers.common import client_flags
 from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
-from mailkeep.store.api import NewMessage
+from mailkeep.store.api import AppendResult, NewMessage
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 @handles(c.Append, AUTHENTICATED)
 async def append(session: Session, tag: str, command: c.Append) -> Result:
+    mailbox_id, messages = await prepare(session, command)
+    return completed(await session.store.append(mailbox_id, messages))
+
+
+async def prepare(session: Session, command: c.Append) -> tuple[int, list[NewMessage]]:
+    """The target mailbox and the parsed messages: everything before the store."""
     name = session.mailbox_name(command.mailbox)
     # RFC 4314 4: APPEND needs "i"; flags the user may not set are dropped, not refused.
     # RFC 9051 6.3.12: TRYCREATE tells the client that CREATE may help.
@@ -46,6 +52,9 @@ async def append(session: Session, tag: str, command: c.Append) -> Result:
         else:
             parsed = await asyncio.to_thread(parse, item.data, **limit_args)
         messages.append(NewMessage(item.data, parsed, flags, keywords, item.internal_date))
-    result = await session.store.append(mailbox.id, messages)
+    return mailbox.id, messages
+
+
+def completed(result: AppendResult) -> Result:
     code = responses.appenduid(result.mailbox.uidvalidity, result.uids)
     return Result("OK", "APPEND completed", code)
