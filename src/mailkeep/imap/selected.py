@@ -49,6 +49,9 @@ def uid_array(uids: Iterable[int] = ()) -> array[int]:
 
 _TRANSITIONS: OrderedDict[tuple[int, bytes, bytes], tuple[array[int], array[int]]] = OrderedDict()
 _TRANSITIONS_KEPT = 8
+_TRANSITIONS_OCTETS = 32 * 2**20
+"""At most this many recent transitions, holding at most this many octets of arrays
+beyond the newest (a million-message view is 8 MB)."""
 
 
 def _shared(
@@ -65,8 +68,12 @@ def _shared(
         return found[1]
     result = make()
     _TRANSITIONS[key] = (base, result)
-    while len(_TRANSITIONS) > _TRANSITIONS_KEPT:
-        _TRANSITIONS.popitem(last=False)
+    held = sum(a.itemsize * (len(a) + len(b)) for a, b in _TRANSITIONS.values())
+    while len(_TRANSITIONS) > 1 and (
+        len(_TRANSITIONS) > _TRANSITIONS_KEPT or held > _TRANSITIONS_OCTETS
+    ):
+        _, (a, b) = _TRANSITIONS.popitem(last=False)
+        held -= a.itemsize * (len(a) + len(b))
     return result
 
 
