@@ -191,6 +191,22 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def empty_postgresql(url: str) -> None:
+    """Drop everything in the database ``url`` names (the benchmark's own database)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 _LISTENER_RE = re.compile(r"^\s+(imap|pop3|lmtp)\s+[\d.]+:(\d+)\s*$", re.MULTILINE)
 
 # Raised so that 10,000 IDLE connections and 20 mixed clients from 127.0.0.1 are accepted
@@ -262,16 +278,22 @@ class Mailkeep:
             config = tomllib.loads(config_path.read_text())
         for table, values in MAILKEEP_OVERRIDES.items():
             config.setdefault(table, {}).update(values)
+        if self.store:
+            # Every command (user add, import, serve) then uses that store, emptied here.
+            config.setdefault("store", {})["url"] = self.store
+            if self.store.startswith("postgresql"):
+                empty_postgresql(self.store)
         config_path.write_text(dump_toml(config))
         self._cli("user", "add", "bench@example.com", "--password-stdin", stdin=b"benchpass\n")
-        self._start()
+        self.start()
 
     def bulk_load(self, maildir: Path) -> None:
         self.stop()
         self._cli("import", "maildir", str(maildir), "--to", "bench@example.com")
-        self._start()
+        self.start()
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Serve the data directory as it is."""
         # Port 0 everywhere: mailkeep binds what the kernel gives and prints the listeners,
         # which are read back from its output (no race for "free" ports).
         args = [
