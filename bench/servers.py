@@ -194,6 +194,7 @@ def dump_toml(data: dict[str, Any]) -> str:
 def empty_postgresql(url: str) -> None:
     """Drop everything in the database ``url`` names (the benchmark's own database)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import asyncpg
 
@@ -204,7 +205,9 @@ def empty_postgresql(url: str) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    # reset() runs inside the driver's event loop: the drop gets a loop of its own.
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(asyncio.run, run()).result()
 
 
 _LISTENER_RE = re.compile(r"^\s+(imap|pop3|lmtp)\s+[\d.]+:(\d+)\s*$", re.MULTILINE)
