@@ -244,11 +244,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 class PostgresBlobReader:
     """Random access to one stored message; each read fetches only the chunks it spans."""
 
-    def __init__(self, pool: asyncpg.Pool, blob: str, size: int, chunk_size: int) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, blob: str, size: int, chunk_size: int, first: bytes | None
+    ) -> None:
         self._pool = pool
         self._blob = blob
         self.size = size
         self._chunk = chunk_size
+        self._first = first
+        """The first chunk, read with the blob's size: most messages are one chunk, and a
+        download then costs one query, not two."""
 
     async def read(self, offset: int, length: int) -> bytes:
         offset = max(0, offset)
@@ -257,6 +262,8 @@ class PostgresBlobReader:
             return b""
         first = offset // self._chunk
         last = (offset + length - 1) // self._chunk
+        if last == 0 and self._first is not None:
+            return self._first[offset : offset + length]
         start = offset - first * self._chunk
         end = offset + length - last * self._chunk
         try:
@@ -488,13 +495,15 @@ class PostgresEngine:
     async def open_blob(self, blob: str) -> PostgresBlobReader:
         try:
             row = await self._pool.fetchrow(
-                "SELECT size, chunk_size FROM blobs WHERE hash = $1", blob
+                "SELECT b.size, b.chunk_size, c.data FROM blobs b LEFT JOIN blob_chunks c"
+                " ON c.hash = b.hash AND c.seq = 0 WHERE b.hash = $1",
+                blob,
             )
         except _UNAVAILABLE as exc:
             raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
         if row is None:
             raise NotFound(f"message blob {blob} is missing")
-        return PostgresBlobReader(self._pool, blob, row[0], row[1])
+        return PostgresBlobReader(self._pool, blob, row[0], row[1], row[2])
 
     async def list_blobs(self) -> list[str]:
         try:
