@@ -281,3 +281,40 @@ async def test_many_sessions_stay_consistent(
         fetched = await c.ok("u FETCH 1:* UID")
         assert [int(r.split()[-1].rstrip(b")")) for r in fetched] == expected
         await c.finish()
+
+
+async def test_cached_fetch_items_follow_expunges_and_a_recreated_mailbox(
+    alice: Client, other: Client, store: SqlStore, account: Account
+) -> None:
+    """Items that never change for a UID are answered from the server's FETCH cache the
+    second time; a message expunged meanwhile still gets no data, and a mailbox deleted
+    and created again under the same name (a new UIDVALIDITY) none of the old answers."""
+    await alice.ok("a0 CREATE Box")
+    for i in range(3):
+        await deliver(store, account, message(f"old {i}"), "Box")
+    await alice.ok("a SELECT Box")
+    first = await alice.ok("a1 FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert len(first) == 3
+    assert await alice.ok("a2 FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])") == (
+        first
+    )
+    await other.ok("b SELECT Box")
+    await other.ok("b1 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    await other.ok("b2 EXPUNGE")
+    await run_transcript(
+        alice,
+        """
+        C: a3 FETCH 2 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+        S: a3 NO [EXPUNGEISSUED] some of the requested messages no longer exist
+        """,
+    )
+    await alice.ok("a4 CLOSE")
+    await other.ok("b3 CLOSE")
+    await alice.ok("a5 DELETE Box")
+    await alice.ok("a6 CREATE Box")
+    for i in range(3):
+        await deliver(store, account, message(f"new {i}"), "Box")
+    await alice.ok("a7 SELECT Box")
+    again = await alice.ok("a8 FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert len(again) == 3
+    assert all(b"Subject: new" in line for line in again), again

@@ -40,6 +40,7 @@ from mailkeep.imap import capabilities, mutf7, notify, responses, resync, sequen
 from mailkeep.imap import commands as c
 from mailkeep.imap import connection as wire
 from mailkeep.imap.commands import Command
+from mailkeep.imap.fetchcache import FetchCache
 from mailkeep.imap.handlers import append as append_handler
 from mailkeep.imap.handlers import base
 from mailkeep.imap.handlers.base import COMMANDS, ImapError, Result, State
@@ -103,6 +104,9 @@ class Services:
     hostname: str = "localhost"
     admins: frozenset[str] = frozenset()
     """Lower-cased addresses of the server's administrators (``Config.admins``)."""
+    fetch_cache: FetchCache = field(default_factory=FetchCache)
+    """Rendered FETCH items that never change (``fetchcache``): one per server, because
+    a mailbox id, UIDVALIDITY and UID name one message only within one store."""
 
 
 ERROR_CODES: dict[type[errors.MailkeepError], bytes | None] = {

@@ -202,6 +202,10 @@ class Plan:
             items = (c.FetchAttr("UID"), *items)  # RFC 9051 6.4.9: UID FETCH includes UID
         for item in items:
             self._item(item)
+        self.signature = items
+        self.cacheable = self.simple is not None and all(map(_immutable, items))
+        """Every item is fixed for the life of the UID: the rendered items can be kept
+        (``Services.fetch_cache``)."""
 
     def _item(self, item: c.FetchItem) -> None:
         match item:
@@ -244,6 +248,17 @@ class Plan:
                 self.simple = None
             else:
                 self.simple.append((name + b" ", value))
+
+
+IMMUTABLE = frozenset({"UID", "RFC822.SIZE", "INTERNALDATE", "ENVELOPE", "BODY", "BODYSTRUCTURE"})
+"""Simple items whose value never changes for a UID (flags and MODSEQ do)."""
+
+
+def _immutable(item: c.FetchItem) -> bool:
+    # BODY.PEEK[HEADER...] is the only FetchBody a simple plan holds (``_header_literal``).
+    return isinstance(item, c.FetchBody) or (
+        isinstance(item, c.FetchAttr) and item.name in IMMUTABLE
+    )
 
 
 def _body_render(name: bytes, section: c.Section, partial: tuple[int, int] | None) -> Render:
@@ -317,6 +332,11 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
             # another session expunged, not yet reported here, still answers (RFC 2180
             # 4.1.1), as imaptest's 'expunge' script expects of FETCH n UID.
             rows = [MessageRow(uid, 0) for uid in uids]
+        elif plan.cacheable:
+            data, answered = await _render_cached(session, plan, first, uids)
+            missing = missing or answered < len(uids)
+            await session.send(data)
+            continue
         else:
             rows = await session.store.fetch(selected.id, uids, plan.fields)
         missing = missing or len(rows) < len(uids)
@@ -371,6 +391,34 @@ def _render_simple(
             position += 1
         out.append(template % (first + position + 1, *[value(session, row) for value in values]))
     return b"".join(out)
+
+
+async def _render_cached(
+    session: Session, plan: Plan, first: int, uids: Sequence[int]
+) -> tuple[bytes, int]:
+    """The FETCH responses of one batch of a cacheable plan, each message's items from
+    ``Services.fetch_cache`` when an earlier FETCH rendered them, else loaded and kept; and how
+    many messages answered (one expunged meanwhile does not)."""
+    assert plan.simple is not None
+    selected = selected_mailbox(session)
+    key = (selected.id, selected.uidvalidity, plan.signature)
+    cache = session.services.fetch_cache
+    found = [None if selected.is_expunged(uid) else cache.get(key, uid) for uid in uids]
+    misses = [uid for uid, items in zip(uids, found, strict=True) if items is None]
+    if misses:
+        rows = {r.uid: r for r in await session.store.fetch(selected.id, misses, plan.fields)}
+        for i, uid in enumerate(uids):
+            row = rows.get(uid) if found[i] is None else None
+            if row is not None:
+                items = b" ".join([name + value(session, row) for name, value in plan.simple])
+                cache.put(key, uid, items)
+                found[i] = items
+    out = [
+        b"* %d FETCH (%s)\r\n" % (first + i + 1, items)
+        for i, items in enumerate(found)
+        if items is not None
+    ]
+    return b"".join(out), len(out)
 
 
 async def _changed_spans(session: Session, spans: Spans, changedsince: int) -> Spans:
