@@ -7,7 +7,7 @@ import pytest
 
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.store import sqlstore
-from mailkeep.store.api import FlagMode, Snapshot
+from mailkeep.store.api import FlagMode, Mailbox, Snapshot
 from mailkeep.store.sqlstore import SqlStore
 
 from ._support import msg
@@ -25,14 +25,20 @@ async def _fresh(store: SqlStore, mailbox_id: int) -> tuple[list[int], int | Non
     return _view(await store.snapshot(mailbox_id))
 
 
-async def test_snapshot_follows_appends_expunges_flags_and_moves(
-    store: SqlStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def inbox(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
+    """A new account's INBOX, its UIDs kept between snapshots however small it is."""
     monkeypatch.setattr(sqlstore, "KNOWN_UIDS_FROM", 1)
     account = await store.create_account("alice@example.org", ARGON, None)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    other = await store.get_mailbox(account.id, "Archive")
-    assert inbox is not None
+    found = await store.get_mailbox(account.id, "INBOX")
+    assert found is not None
+    return found
+
+
+async def test_snapshot_follows_appends_expunges_flags_and_moves(
+    store: SqlStore, inbox: Mailbox
+) -> None:
+    other = await store.get_mailbox(inbox.account_id, "Archive")
     assert other is not None
     uids = list((await store.append(inbox.id, [msg(f"m{i}") for i in range(8)])).uids)
 
@@ -66,13 +72,7 @@ async def test_snapshot_follows_appends_expunges_flags_and_moves(
         await store.snapshot(inbox.id)  # keep the known UIDs for the next step
 
 
-async def test_trimmed_expunge_log_reads_everything_again(
-    store: SqlStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlstore, "KNOWN_UIDS_FROM", 1)
-    account = await store.create_account("alice@example.org", ARGON, None)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
+async def test_trimmed_expunge_log_reads_everything_again(store: SqlStore, inbox: Mailbox) -> None:
     uids = list((await store.append(inbox.id, [msg(f"m{i}") for i in range(4)])).uids)
     await store.snapshot(inbox.id)
     await store.remove(inbox.id, uids[:2])
@@ -82,12 +82,8 @@ async def test_trimmed_expunge_log_reads_everything_again(
 
 
 async def test_keywords_accumulate_from_changes_since_the_known_snapshot(
-    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, inbox: Mailbox
 ) -> None:
-    monkeypatch.setattr(sqlstore, "KNOWN_UIDS_FROM", 1)
-    account = await store.create_account("alice@example.org", ARGON, None)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
     uids = list((await store.append(inbox.id, [msg(f"m{i}") for i in range(3)])).uids)
     await store.store_flags(inbox.id, uids[:1], FlagMode.ADD, 0, ("$Forwarded",))
     assert (await store.snapshot(inbox.id)).keywords == ("$Forwarded",)
