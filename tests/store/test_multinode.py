@@ -7,6 +7,7 @@ Each store has its own connection pool, listener connection and node id, exactly
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -46,10 +47,21 @@ async def wait_for(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             pytest.fail(f"nothing matching within {timeout}s; got {seen}")
+        if listener.has_pending:
+            continue
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        listener.on_deliver = functools.partial(_wake, woken)
         try:
-            await asyncio.wait_for(listener.wakeup.wait(), remaining)
+            await asyncio.wait_for(woken, remaining)
         except TimeoutError:
             pass
+        finally:
+            listener.on_deliver = None
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 async def test_appends_from_two_nodes_get_distinct_uids(postgresql: Backend) -> None:

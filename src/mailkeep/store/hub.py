@@ -7,7 +7,6 @@ it, and the session drains it at the moments its protocol allows.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -24,24 +23,21 @@ from mailkeep.store.changes import (
 class Listener:
     """One session's queue of changes that concern it."""
 
-    __slots__ = ("_pending", "on_deliver", "wakeup")
+    __slots__ = ("_pending", "on_deliver")
 
     def __init__(self) -> None:
         self._pending: list[Change] = []
-        self.wakeup = asyncio.Event()
         self.on_deliver: Callable[[], None] | None = None
-        """Called at each delivery: a waiting session's cheaper wake-up than ``wakeup``
-        (no task to wait on it)."""
+        """Called at each delivery: how a waiting session is woken (it checks
+        ``has_pending`` before it waits)."""
 
     def deliver(self, change: Change) -> None:
         self._pending.append(change)
-        self.wakeup.set()
         if self.on_deliver is not None:
             self.on_deliver()
 
     def drain(self) -> list[Change]:
         pending, self._pending = self._pending, []
-        self.wakeup.clear()
         return pending
 
     @property
