@@ -148,6 +148,7 @@ _KNOWN_TABLES = {
     "contents_addr_fts_idx",
     "contents_addr_fts_docsize",
     "contents_addr_fts_config",
+    "fts_pending",
     # PostgreSQL's blobs and full-text index
     "blobs",
     "blob_chunks",

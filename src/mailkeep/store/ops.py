@@ -127,6 +127,10 @@ class Dialect(Protocol):
     """A clause after ``contents c`` making a query that reads only ``c.id`` and the
     searchable address and subject columns use the narrow index (SQLite's ``INDEXED BY``,
     see migration 0003), or ``""``."""
+    pending_index: str | None
+    """SQL answering one row, true when some contents are not in the full-text index
+    yet (SQLite indexes after acknowledging, migration 0007); None when the backend
+    indexes as it commits."""
 
     def contains(self, haystack_sql: str) -> str:
         """SQL true when the (already lowercased) column contains the parameter ``?``."""

@@ -162,6 +162,7 @@ def _like_pattern(folded: str) -> str:
 class PostgresDialect:
     name = "postgresql"
     narrow_contents = ""
+    pending_index: str | None = None
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"
@@ -468,6 +469,9 @@ class PostgresEngine:
         await connection.execute("DELETE FROM blobs WHERE hash = $1", blob)
 
     # -- blobs
+
+    async def index_pending(self) -> None:
+        """Nothing waits: contents_text is written with the message."""
 
     async def put_blob(self, blob: str, data: bytes) -> None:
         chunks = [

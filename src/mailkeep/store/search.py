@@ -17,7 +17,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from mailkeep.store import query as q
-from mailkeep.store.ops import All, Column, Dialect, ReadBlob, Tx
+from mailkeep.store.ops import All, Column, Dialect, One, ReadBlob, Tx
 from mailkeep.store.sql import parse_object_id, to_ranges
 
 _COLUMN_FIELDS = {
@@ -53,7 +53,11 @@ _SORT_EXPRESSIONS = {
 _SOURCE = "messages m JOIN contents c ON c.id = m.content_id"
 
 
-def search_tx(mailbox_id: int, query: q.Query, dialect: Dialect) -> Tx[Sequence[int]]:
+def search_tx(mailbox_id: int, query: q.Query, dialect: Dialect) -> Tx[Sequence[int] | None]:
+    """The UIDs matching ``query``, in order; None when the full-text index it needs has
+    contents pending (the caller has them indexed and asks again)."""
+    if (yield from _index_pending(query, dialect)):
+        return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
     where, params = compile_query(query, dialect)
     source = _SOURCE
@@ -73,7 +77,10 @@ _NARROW_COLUMNS = {"c.id", *_COLUMN_FIELDS.values()}
 
 def sort_tx(
     mailbox_id: int, keys: Sequence[q.SortKey], query: q.Query, dialect: Dialect
-) -> Tx[Sequence[int]]:
+) -> Tx[Sequence[int] | None]:
+    """As ``search_tx``, ordered by ``keys``."""
+    if (yield from _index_pending(query, dialect)):
+        return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
     where, params = compile_query(query, dialect)
     order = [f"{_SORT_EXPRESSIONS[key.key]}{' DESC' if key.reverse else ''}" for key in keys]
@@ -83,6 +90,28 @@ def sort_tx(
         (mailbox_id, *params),
     )
     return uids
+
+
+def _index_pending(query: q.Query, dialect: Dialect) -> Tx[bool]:
+    """Whether ``query`` reads the full-text index while contents wait for it. Checked in
+    the search's own snapshot, so the answer covers every message that snapshot holds."""
+    if dialect.pending_index is None or not _uses_fulltext(query, dialect):
+        return False
+    row = yield One(dialect.pending_index, ())
+    return bool(row and row[0])
+
+
+def _uses_fulltext(node: q.Query, dialect: Dialect) -> bool:
+    match node:
+        case q.BodyContains(text=text) | q.TextContains(text=text):
+            return bool(text) and dialect.fts_param(None, text) is not None
+        case q.Not(query=inner):
+            return _uses_fulltext(inner, dialect)
+        case q.And(queries=queries):
+            return any(_uses_fulltext(part, dialect) for part in queries)
+        case q.Or(left=left, right=right):
+            return _uses_fulltext(left, dialect) or _uses_fulltext(right, dialect)
+    return False
 
 
 def compile_query(query: q.Query, dialect: Dialect) -> tuple[str, list[object]]:

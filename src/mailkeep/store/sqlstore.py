@@ -85,6 +85,10 @@ class Engine(Protocol):
 
     async def write(self, tx: Tx[T]) -> T: ...
     async def put_blob(self, blob: str, data: bytes) -> None: ...
+    async def index_pending(self) -> None:
+        """Index what ``dialect.pending_index`` finds waiting."""
+        ...
+
     async def open_blob(self, blob: str) -> BlobReader: ...
     def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]: ...
     async def close(self) -> None: ...
@@ -477,14 +481,20 @@ class SqlStore:
         return result
 
     async def search(self, mailbox_id: int, query: Query) -> list[int]:
-        return list(
-            await self.engine.read(search.search_tx(mailbox_id, query, self.engine.dialect))
-        )
+        while True:
+            uids = await self.engine.read(search.search_tx(mailbox_id, query, self.engine.dialect))
+            if uids is not None:
+                return list(uids)
+            await self.engine.index_pending()
 
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
-        return list(
-            await self.engine.read(search.sort_tx(mailbox_id, keys, query, self.engine.dialect))
-        )
+        while True:
+            uids = await self.engine.read(
+                search.sort_tx(mailbox_id, keys, query, self.engine.dialect)
+            )
+            if uids is not None:
+                return list(uids)
+            await self.engine.index_pending()
 
     # -- access control lists (RFC 4314)
 
