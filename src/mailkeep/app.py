@@ -21,6 +21,7 @@ from types import ModuleType
 from mailkeep.auth.service import Authenticator
 from mailkeep.auth.throttle import Throttle
 from mailkeep.config import LISTENER_NAMES, Config
+from mailkeep.mail.parser import Parser, default_workers
 from mailkeep.net.listeners import ConnectionGate, Limits, Listeners, ListenerSpec
 from mailkeep.net.tls import TlsContextHolder
 from mailkeep.smtp.delivery import Delivery
@@ -71,9 +72,14 @@ class App:
         gate = ConnectionGate(
             Limits(config.limits.connections_per_address, config.limits.connections_total)
         )
-        return cls(config, store, auth, tls, Delivery(store, config.hostname, domains), gate)
+        workers = config.parse_workers if config.parse_workers >= 0 else default_workers()
+        limits = config.limits
+        parser = Parser(workers, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth)
+        delivery = Delivery(store, config.hostname, domains, parser)
+        return cls(config, store, auth, tls, delivery, gate)
 
     async def close(self) -> None:
+        await self.delivery.parser.close()
         await self.store.close()
 
 
@@ -147,6 +153,7 @@ async def serve(
     if tls is not None:
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
     maintenance: asyncio.Task[None] | None = None
+    await app.delivery.parser.start()
     try:
         ready(await listeners.start())
         maintenance = asyncio.create_task(_maintain(app))

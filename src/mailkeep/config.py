@@ -127,6 +127,9 @@ class Config:
     admins: tuple[str, ...] = ()
     """Account addresses with administrator rights over IMAP: SETQUOTA (RFC 9208), the
     server's /shared annotations (RFC 5464) and every right on the public mailboxes."""
+    parse_workers: int = -1
+    """Processes parsing delivered and appended messages beside the server (``mail/parser``);
+    0 parses in the server process; -1: one where the machine has a second core."""
     listeners: ListenersConfig = field(default_factory=ListenersConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -236,6 +239,7 @@ DEFAULT_CONFIG_TOML = """\
 # domains = []                       # domains we accept mail for; [] = those of the accounts
 # default_quota = "none"             # quota of new accounts: "2G", "500M", "none"
 # admins = []                        # addresses allowed SETQUOTA, server annotations, Public/
+# parse_workers = -1                 # processes parsing incoming mail; 0 = none, -1 = auto
 
 [listeners]
 # HOST:PORT or "off". Unprivileged ports by default; the standard ones are

@@ -20,6 +20,7 @@ def services(app: App) -> Services:
         limits=app.config.limits,
         hostname=app.config.hostname,
         admins=frozenset(address.lower() for address in app.config.admins),
+        parser=app.delivery.parser,
     )
 
 

@@ -47,6 +47,7 @@ from mailkeep.imap.handlers.base import COMMANDS, ImapError, Result, State
 from mailkeep.imap.reader import ErrorKind, Limits
 from mailkeep.imap.selected import SelectedMailbox, mailbox_flags, uid_array
 from mailkeep.mail.flags import flag_names
+from mailkeep.mail.parser import Parser
 from mailkeep.net.listeners import ConnectionClosed
 from mailkeep.store import names
 from mailkeep.store.api import AppendResult, Credentials, NewMessage, Store
@@ -104,9 +105,19 @@ class Services:
     hostname: str = "localhost"
     admins: frozenset[str] = frozenset()
     """Lower-cased addresses of the server's administrators (``Config.admins``)."""
+    parser: Parser | None = None
+    """Parses APPENDed messages: the server's, shared with delivery; None: in place,
+    within ``limits`` (``message_parser``)."""
     fetch_cache: FetchCache = field(default_factory=FetchCache)
     """Rendered FETCH items that never change (``fetchcache``): one per server, because
     a mailbox id, UIDVALIDITY and UID name one message only within one store."""
+
+    @functools.cached_property
+    def message_parser(self) -> Parser:
+        if self.parser is not None:
+            return self.parser
+        limits = self.limits
+        return Parser(0, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth)
 
 
 ERROR_CODES: dict[type[errors.MailkeepError], bytes | None] = {

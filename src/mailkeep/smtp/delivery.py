@@ -34,7 +34,7 @@ from email.utils import format_datetime
 
 from mailkeep import metrics
 from mailkeep.errors import MailkeepError, NotFound, QuotaExceeded, TemporaryFailure
-from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
+from mailkeep.mail.parser import Parser
 from mailkeep.store.api import Account, NewMessage, Store
 from mailkeep.store.names import INBOX
 
@@ -82,8 +82,15 @@ class Envelope:
 
 
 class Delivery:
-    def __init__(self, store: Store, hostname: str, domains: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hostname: str,
+        domains: Sequence[str] = (),
+        parser: Parser | None = None,
+    ) -> None:
         self.store = store
+        self.parser = parser or Parser()
         self.hostname = hostname
         self.domains = {d.lower() for d in domains}
         self.postmaster = f"postmaster@{domains[0] if domains else hostname}".lower()
@@ -140,10 +147,7 @@ class Delivery:
             if account is None:
                 return Outcome(recipient, status, f"no mailbox here by the name {recipient}")
             target = await self._target(account, mailbox)
-            if len(message) <= INLINE_PARSE_LIMIT:
-                parsed = parse(message)
-            else:
-                parsed = await asyncio.get_running_loop().run_in_executor(None, parse, message)
+            parsed = await self.parser.parse(message)
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
             quota = account.quota_bytes if account is not None else None

@@ -1,21 +1,18 @@
 """APPEND with MULTIAPPEND (RFC 9051 6.3.12, RFC 3502), binary literals (RFC 3516), the
 UTF8 data item (RFC 6855) and APPENDUID (RFC 4315).
 
-Every message of one command is parsed once (a large one in a worker thread, so that it
-does not stall the other sessions: ``INLINE_PARSE_LIMIT``) and appended in one
-transaction: all or none (RFC 3502 6).
+Every message of one command is parsed once (by the server's ``Parser``: in a worker
+process, or in place) and appended in one transaction: all or none (RFC 3502 6).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from mailkeep.imap import access, responses
 from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import AUTHENTICATED, Result, bad, handles, no
 from mailkeep.imap.handlers.common import client_flags
-from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
 from mailkeep.store.api import AppendResult, NewMessage
 
 if TYPE_CHECKING:
@@ -36,7 +33,6 @@ async def prepare(session: Session, command: c.Append) -> tuple[int, list[NewMes
     found = await access.open_mailbox(session, name, "i", code=responses.TRYCREATE)
     mailbox = found.mailbox
     allowed, keywords_allowed = access.flag_rights(found.rights)
-    limits = session.services.limits
     messages: list[NewMessage] = []
     for item in command.messages:
         if not item.data:
@@ -46,11 +42,7 @@ async def prepare(session: Session, command: c.Append) -> tuple[int, list[NewMes
         flags, keywords = client_flags(item.flags)
         flags &= allowed
         keywords = keywords if keywords_allowed else ()
-        limit_args = {"max_parts": limits.max_mime_parts, "max_depth": limits.max_mime_depth}
-        if len(item.data) <= INLINE_PARSE_LIMIT:
-            parsed = parse(item.data, **limit_args)
-        else:
-            parsed = await asyncio.to_thread(parse, item.data, **limit_args)
+        parsed = await session.services.message_parser.parse(item.data)
         messages.append(NewMessage(item.data, parsed, flags, keywords, item.internal_date))
     return mailbox.id, messages
 

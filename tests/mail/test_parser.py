@@ -1,0 +1,78 @@
+"""The server's message parser: a worker process gives exactly what parsing in place gives,
+answers concurrent requests each with its own message, and losing the worker loses no
+message."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
+from mailkeep.mail.parser import Parser
+
+
+def _message(n: int, body_size: int = 200) -> bytes:
+    body = (f"line {n} " * (body_size // 8 + 1))[:body_size]
+    return (
+        f"From: Sender {n} <s{n}@example.org>\r\nTo: r@example.net\r\n"
+        f"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_{n}?=\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain\r\n\r\n{body}\r\n--b--\r\n"
+    ).encode()
+
+
+async def test_a_worker_parses_as_the_server_would() -> None:
+    parser = Parser(1, max_parts=5, max_depth=3)
+    try:
+        big = _message(0, INLINE_PARSE_LIMIT + 1000)
+        for raw in (_message(1), big, b"", b"no header at all"):
+            assert await parser.parse(raw) == parse(raw, max_parts=5, max_depth=3)
+    finally:
+        await parser.close()
+
+
+async def test_concurrent_messages_get_their_own_answers() -> None:
+    parser = Parser(2)
+    try:
+        raws = [_message(n) for n in range(40)]
+        answers = await asyncio.gather(*(parser.parse(raw) for raw in raws))
+        assert [a.subject for a in answers] == [f"Grüße {n}" for n in range(40)]
+    finally:
+        await parser.close()
+
+
+async def test_a_worker_that_dies_costs_no_message() -> None:
+    parser = Parser(1)
+    try:
+        await parser.start()
+        worker = parser._running[0]
+        assert worker is not None
+        first = worker.process.pid
+        os.kill(first, signal.SIGKILL)
+        await worker.process.wait()
+        # Parsed in place this time, by a new worker the next.
+        assert (await parser.parse(_message(1))).subject == "Grüße 1"
+        assert (await parser.parse(_message(2))).subject == "Grüße 2"
+        replacement = parser._running[0]
+        assert replacement is not None
+        assert replacement.process.pid != first
+        assert replacement.process.returncode is None
+    finally:
+        await parser.close()
+
+
+async def test_close_stops_the_workers() -> None:
+    parser = Parser(2)
+    await parser.start()
+    processes = [w.process for w in parser._running if w is not None]
+    assert len(processes) == 2
+    await parser.close()
+    assert all(p.returncode == 0 for p in processes)
+
+
+async def test_no_workers_parses_in_place() -> None:
+    parser = Parser(0)
+    raw = _message(3)
+    assert await parser.parse(raw) == parse(raw)
+    await parser.close()
