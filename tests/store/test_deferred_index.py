@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from mailkeep.client.storeio import import_mail
 from mailkeep.store import query as q
 from mailkeep.store import sqlite as sqlite_engine
 from mailkeep.store.factory import open_store
 from mailkeep.store.sqlstore import SqlStore
 
-from ._support import msg
+from ._support import msg, raw_message
 
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
@@ -135,3 +136,16 @@ async def test_the_indexer_catches_up_when_idle_and_after_a_restart(
         assert await store.search(inbox, q.BodyContains("wombat")) == uids
     finally:
         await store.close()
+
+
+async def test_a_bulk_import_leaves_nothing_to_index(idle_store: SqlStore, tmp_path: Path) -> None:
+    await _inbox(idle_store)
+    maildir = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    for n in range(3):
+        (maildir / "new" / f"{n}.host").write_bytes(raw_message(f"Imported {n}", "capybara\r\n"))
+    report = await import_mail(idle_store, "alice@example.org", "maildir", maildir)
+    assert report.new == 3
+    assert _pending(tmp_path) == 0
+    _check_indexes(tmp_path)

@@ -176,6 +176,8 @@ async def import_mail(
         raise ValueError(f"unknown import format {kind!r}")
     for name in list(pending):
         await flush(name)
+    if not dry_run:
+        await store.index_pending()
     progress.finish()
     return report
 

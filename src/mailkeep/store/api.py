@@ -365,6 +365,12 @@ class Store(Protocol):
         """UIDs of the messages matching ``query``, ascending."""
         ...
 
+    async def index_pending(self) -> None:
+        """Return once every message stored so far is in the full-text index. Searches
+        see to it themselves; bulk imports call it, so that a server starting next does
+        not begin with hours of indexing in the background."""
+        ...
+
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
     async def thread_headers(self, mailbox_id: int, uids: Sequence[int]) -> list[ThreadHeaders]:
         """THREAD's data for those of ``uids`` that exist, ascending by UID."""

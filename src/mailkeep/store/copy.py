@@ -205,6 +205,7 @@ async def copy_store(
     await target.engine.write(
         _finish_tx(target.engine.dialect.name, last_uidvalidity, next_content)
     )
+    await target.index_pending()
     return CopyReport(copied, blobs, tuple(missing))
 
 

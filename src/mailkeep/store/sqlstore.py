@@ -487,6 +487,9 @@ class SqlStore:
                 return list(uids)
             await self.engine.index_pending()
 
+    async def index_pending(self) -> None:
+        await self.engine.index_pending()
+
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
         while True:
             uids = await self.engine.read(
