@@ -8,6 +8,9 @@ import asyncio
 import os
 import signal
 
+import pytest
+
+from mailkeep.mail import parser as parser_module
 from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
 from mailkeep.mail.parser import Parser
 
@@ -76,3 +79,24 @@ async def test_no_workers_parses_in_place() -> None:
     raw = _message(3)
     assert await parser.parse(raw) == parse(raw)
     await parser.close()
+
+
+async def test_a_message_the_worker_cannot_finish_is_stored_unparsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parser_module, "PARSE_TIMEOUT", 0.5)
+    parser = Parser(1)
+    try:
+        await parser.start()
+        worker = parser._running[0]
+        assert worker is not None
+        os.kill(worker.process.pid, signal.SIGSTOP)  # a parse that never ends
+        raw = _message(4)
+        stuck = await parser.parse(raw)
+        assert stuck.size == len(raw)
+        assert stuck.subject == ""
+        assert "parsing took too long" in stuck.defects
+        await worker.process.wait()  # killed
+        assert (await parser.parse(raw)).subject == "Grüße 4"  # by a new worker
+    finally:
+        await parser.close()

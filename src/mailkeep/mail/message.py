@@ -150,7 +150,7 @@ def parse(raw: bytes, *, max_parts: int = 10_000, max_depth: int = 50) -> Parsed
     try:
         return _parse(raw, max_parts, max_depth)
     except Exception as exc:  # a bug of ours must not lose mail: store it unparsed
-        return _unparsed(raw, f"internal parser error: {type(exc).__name__}")
+        return unparsed(raw, f"internal parser error: {type(exc).__name__}")
 
 
 def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
@@ -191,7 +191,7 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
     )
 
 
-def _unparsed(raw: bytes, defect: str) -> ParsedMessage:
+def unparsed(raw: bytes, defect: str) -> ParsedMessage:
     """The fallback: the whole message as one opaque text/plain body."""
     root = Part(0, 0, len(raw))
     return ParsedMessage(

@@ -32,12 +32,16 @@ import pickle
 import sys
 from typing import BinaryIO
 
-from mailkeep.mail.message import INLINE_PARSE_LIMIT, ParsedMessage, parse
+from mailkeep.mail.message import INLINE_PARSE_LIMIT, ParsedMessage, parse, unparsed
 
 log = logging.getLogger(__name__)
 
 _LENGTH = 4
 """Octets of the big-endian length before each message and each answer."""
+PARSE_TIMEOUT = 60.0
+"""Seconds a worker may take over one message (a 50 MB message takes about two): longer
+means a message our parser cannot cope with, which is then stored unparsed (as one opaque
+text part, still delivered byte for byte) and the worker replaced."""
 
 
 def default_workers() -> int:
@@ -61,7 +65,16 @@ class Parser:
     async def parse(self, raw: bytes) -> ParsedMessage:
         if self.workers > 0:
             try:
-                return await (await self._worker()).parse(raw)
+                worker = await self._worker()
+                return await asyncio.wait_for(worker.parse(raw), PARSE_TIMEOUT)
+            except TimeoutError:
+                log.error(
+                    "parsing a message of %d octets took over %.0f s: stored unparsed",
+                    len(raw),
+                    PARSE_TIMEOUT,
+                )
+                worker.stop()
+                return unparsed(raw, "parsing took too long")
             except (WorkerGone, OSError) as exc:
                 log.warning("a message parser process failed (%s): parsing in the server", exc)
         if len(raw) <= INLINE_PARSE_LIMIT:
@@ -158,6 +171,12 @@ class _Worker:
             future = self.waiting.popleft()
             if not future.done():
                 future.set_exception(error)
+
+    def stop(self) -> None:
+        """Kill it; what it had in hand is parsed in place."""
+        self.gone = True
+        if self.process.returncode is None:
+            self.process.kill()
 
     async def close(self) -> None:
         self.gone = True
