@@ -137,8 +137,9 @@ class Dialect(Protocol):
         ...
 
     def fts_match(self, column: str | None) -> str:
-        """SQL condition on ``c.id`` true when the content's full-text ``column``
-        (``headers``, ``body``, or both for None) contains the parameter ``?``."""
+        """SQL condition on ``c.id`` (or ``m.content_id``, the same) true when the
+        content's full-text ``column`` (``headers``, ``body``, or both for None) contains
+        the parameter ``?``."""
         ...
 
     def fts_param(self, column: str | None, text: str) -> object | None:
@@ -148,9 +149,9 @@ class Dialect(Protocol):
         ...
 
     def column_candidates(self, column: str, folded: str) -> tuple[str, object] | None:
-        """An SQL condition on ``c.id`` and its parameter, true at least for every
-        content whose search ``column`` (``subject``, ``from_``, ...) contains
-        ``folded``: an index narrowing what ``contains`` then tests. None when the
+        """An SQL condition on ``c.id`` (or ``m.content_id``) and its parameter, true at
+        least for every content whose search ``column`` (``subject``, ``from_``, ...)
+        contains ``folded``: an index narrowing what ``contains`` then tests. None when the
         backend has no such index or it cannot answer for this text."""
         ...
 
