@@ -153,7 +153,6 @@ async def serve(
     if tls is not None:
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
     maintenance: asyncio.Task[None] | None = None
-    await app.delivery.parser.start()
     try:
         ready(await listeners.start())
         maintenance = asyncio.create_task(_maintain(app))

@@ -12,7 +12,7 @@ import pytest
 
 from mailkeep.mail import parser as parser_module
 from mailkeep.mail.message import INLINE_PARSE_LIMIT, parse
-from mailkeep.mail.parser import Parser
+from mailkeep.mail.parser import Parser, _Worker
 
 
 def _message(n: int, body_size: int = 200) -> bytes:
@@ -25,9 +25,15 @@ def _message(n: int, body_size: int = 200) -> bytes:
     ).encode()
 
 
+def _running(parser: Parser) -> _Worker | None:
+    """The first worker slot (a call, so that type checkers do not narrow it)."""
+    return parser._running[0]
+
+
 async def test_a_worker_parses_as_the_server_would() -> None:
     parser = Parser(1, max_parts=5, max_depth=3)
     try:
+        await parser.start()
         big = _message(0, INLINE_PARSE_LIMIT + 1000)
         for raw in (_message(1), big, b"", b"no header at all"):
             assert await parser.parse(raw) == parse(raw, max_parts=5, max_depth=3)
@@ -38,9 +44,36 @@ async def test_a_worker_parses_as_the_server_would() -> None:
 async def test_concurrent_messages_get_their_own_answers() -> None:
     parser = Parser(2)
     try:
+        await parser.start()
         raws = [_message(n) for n in range(40)]
         answers = await asyncio.gather(*(parser.parse(raw) for raw in raws))
         assert [a.subject for a in answers] == [f"Grüße {n}" for n in range(40)]
+        assert all(len(w.waiting) == 0 for w in parser._running if w is not None)
+    finally:
+        await parser.close()
+
+
+async def test_workers_start_for_a_burst_and_stop_when_mail_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parser_module, "IDLE_STOP", 0.3)
+    parser = Parser(1)
+    try:
+        await parser.parse(_message(1))  # one message: parsed in place, no process
+        assert _running(parser) is None
+        await asyncio.sleep(parser_module.BURST_GAP * 2)
+        await parser.parse(_message(2))
+        assert _running(parser) is None
+        await parser.parse(_message(3))  # right after another: a burst
+        worker = _running(parser)
+        assert worker is not None
+        assert not worker.gone
+        await asyncio.sleep(1.0)  # no mail for longer than IDLE_STOP
+        assert _running(parser) is None
+        assert worker.process.returncode == 0
+        await parser.parse(_message(4))
+        assert (await parser.parse(_message(5))).subject == "Grüße 5"  # a new burst
+        assert _running(parser) is not None
     finally:
         await parser.close()
 
@@ -97,6 +130,6 @@ async def test_a_message_the_worker_cannot_finish_is_stored_unparsed(
         assert stuck.subject == ""
         assert "parsing took too long" in stuck.defects
         await worker.process.wait()  # killed
-        assert (await parser.parse(raw)).subject == "Grüße 4"  # by a new worker
+        assert (await parser.parse(raw)).subject == "Grüße 4"  # parsed, not stuck
     finally:
         await parser.close()

@@ -10,6 +10,8 @@ Decisions:
 * ``workers=0`` parses in the calling process: small messages in place
   (``INLINE_PARSE_LIMIT``), larger ones in a thread so that they do not stall the loop.
   Tests and one-shot commands use that; ``serve`` takes ``Config.parse_workers``.
+* Workers start when messages come in a burst (``BURST_GAP``) and stop when none has
+  come for ``IDLE_STOP``: a quiet server is one process.
 * A worker is ``python -m mailkeep.mail.parser``, a child process that reads
   length-prefixed messages on stdin and answers each, in order, with a pickled
   ``ParsedMessage`` on stdout. Pipes read by the event loop itself: a
@@ -38,6 +40,12 @@ log = logging.getLogger(__name__)
 
 _LENGTH = 4
 """Octets of the big-endian length before each message and each answer."""
+BURST_GAP = 0.05
+"""Seconds between two messages below which mail is coming in a burst: only then does a
+worker start. A message now and then is parsed in place, which costs the server less than
+the hop to a worker and keeps it one process (as for 10,000 sessions in IDLE)."""
+IDLE_STOP = 30.0
+"""Seconds without a message after which the workers stop."""
 PARSE_TIMEOUT = 60.0
 """Seconds a worker may take over one message (a 50 MB message takes about two): longer
 means a message our parser cannot cope with, which is then stored unparsed (as one opaque
@@ -61,9 +69,15 @@ class Parser:
         self._parse = functools.partial(parse, max_parts=max_parts, max_depth=max_depth)
         self._running: list[_Worker | None] = [None] * workers
         self._starting = asyncio.Lock()
+        self._last = float("-inf")
+        """Event loop time of the last message to parse."""
+        self._reaper: asyncio.Task[None] | None = None
 
     async def parse(self, raw: bytes) -> ParsedMessage:
-        if self.workers > 0:
+        now = asyncio.get_running_loop().time()
+        burst = now - self._last < BURST_GAP
+        self._last = now
+        if self.workers > 0 and (burst or self._any_running()):
             try:
                 worker = await self._worker()
                 return await asyncio.wait_for(worker.parse(raw), PARSE_TIMEOUT)
@@ -94,18 +108,43 @@ class Parser:
                 if worker is None or worker.gone:
                     worker = await _Worker.start(self.max_parts, self.max_depth)
                     self._running[best] = worker
+                    self._reap_when_idle()
         return worker
 
-    async def start(self) -> None:
-        """Start the workers now (a first parse would otherwise wait for them)."""
-        for i in range(self.workers):
-            self._running[i] = await _Worker.start(self.max_parts, self.max_depth)
+    def _any_running(self) -> bool:
+        return any(w is not None and not w.gone for w in self._running)
 
-    async def close(self) -> None:
+    def _reap_when_idle(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._any_running():
+            await asyncio.sleep(max(self._last + IDLE_STOP - loop.time(), 0.01))
+            busy = any(w is not None and w.waiting for w in self._running)
+            if not busy and loop.time() - self._last >= IDLE_STOP:
+                await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
         workers, self._running = self._running, [None] * self.workers
         for worker in workers:
             if worker is not None:
                 await worker.close()
+
+    async def start(self) -> None:
+        """Start the workers now, as a burst of mail would."""
+        for i in range(self.workers):
+            self._running[i] = await _Worker.start(self.max_parts, self.max_depth)
+        self._last = asyncio.get_running_loop().time()
+        self._reap_when_idle()
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+            self._reaper = None
+        await self._stop_workers()
 
 
 class _Worker:

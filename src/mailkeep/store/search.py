@@ -53,10 +53,13 @@ _SORT_EXPRESSIONS = {
 _SOURCE = "messages m JOIN contents c ON c.id = m.content_id"
 
 
-def search_tx(mailbox_id: int, query: q.Query, dialect: Dialect) -> Tx[Sequence[int] | None]:
-    """The UIDs matching ``query``, in order; None when the full-text index it needs has
-    contents pending (the caller has them indexed and asks again)."""
-    if (yield from _index_pending(query, dialect)):
+def search_tx(
+    mailbox_id: int, query: q.Query, dialect: Dialect, settled: bool = True
+) -> Tx[Sequence[int] | None]:
+    """The UIDs matching ``query``, in order; None when ``settled`` is asked for and the
+    full-text index the query needs has contents pending (the caller has them indexed
+    and asks again)."""
+    if settled and (yield from _index_pending(query, dialect)):
         return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
     where, params = compile_query(query, dialect)
@@ -76,10 +79,14 @@ _NARROW_COLUMNS = {"c.id", *_COLUMN_FIELDS.values()}
 
 
 def sort_tx(
-    mailbox_id: int, keys: Sequence[q.SortKey], query: q.Query, dialect: Dialect
+    mailbox_id: int,
+    keys: Sequence[q.SortKey],
+    query: q.Query,
+    dialect: Dialect,
+    settled: bool = True,
 ) -> Tx[Sequence[int] | None]:
     """As ``search_tx``, ordered by ``keys``."""
-    if (yield from _index_pending(query, dialect)):
+    if settled and (yield from _index_pending(query, dialect)):
         return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
     where, params = compile_query(query, dialect)

@@ -69,6 +69,12 @@ DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
 )
 
 
+_SETTLE_ATTEMPTS = 2
+"""Times a full-text SEARCH has pending text indexed and looks again. Mail arriving all
+the while could keep it waiting for ever; after that it answers from the index as it is,
+which may miss only messages delivered while it ran."""
+
+
 class Engine(Protocol):
     """What a backend provides: running transactions, blobs and the maildrop lock."""
 
@@ -481,23 +487,27 @@ class SqlStore:
         return result
 
     async def search(self, mailbox_id: int, query: Query) -> list[int]:
-        while True:
-            uids = await self.engine.read(search.search_tx(mailbox_id, query, self.engine.dialect))
+        dialect = self.engine.dialect
+        for attempt in range(_SETTLE_ATTEMPTS + 1):
+            settled = attempt < _SETTLE_ATTEMPTS
+            uids = await self.engine.read(search.search_tx(mailbox_id, query, dialect, settled))
             if uids is not None:
                 return list(uids)
             await self.engine.index_pending()
+        raise AssertionError("unreachable: the last attempt does not wait for the index")
 
     async def index_pending(self) -> None:
         await self.engine.index_pending()
 
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
-        while True:
-            uids = await self.engine.read(
-                search.sort_tx(mailbox_id, keys, query, self.engine.dialect)
-            )
+        dialect = self.engine.dialect
+        for attempt in range(_SETTLE_ATTEMPTS + 1):
+            settled = attempt < _SETTLE_ATTEMPTS
+            uids = await self.engine.read(search.sort_tx(mailbox_id, keys, query, dialect, settled))
             if uids is not None:
                 return list(uids)
             await self.engine.index_pending()
+        raise AssertionError("unreachable: the last attempt does not wait for the index")
 
     # -- access control lists (RFC 4314)
 
