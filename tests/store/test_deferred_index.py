@@ -149,3 +149,23 @@ async def test_a_bulk_import_leaves_nothing_to_index(idle_store: SqlStore, tmp_p
     assert report.new == 3
     assert _pending(tmp_path) == 0
     _check_indexes(tmp_path)
+
+
+async def test_a_search_does_not_wait_for_ever_on_the_indexer(
+    idle_store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mail arriving without pause would leave text pending at every look; after two
+    rounds of indexing a search answers from the index as it is."""
+    inbox = await _inbox(idle_store)
+    calls = 0
+
+    async def indexer_never_catches_up() -> None:
+        nonlocal calls
+        calls += 1
+
+    monkeypatch.setattr(idle_store.engine, "index_pending", indexer_never_catches_up)
+    uids = list((await idle_store.append(inbox, [msg("Endless", "ibex\r\n")])).uids)
+    async with asyncio.timeout(10):
+        assert await idle_store.search(inbox, q.BodyContains("ibex")) == []
+    assert calls == 2
+    assert await idle_store.search(inbox, q.HeaderContains("subject", "endless")) == uids

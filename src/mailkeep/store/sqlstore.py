@@ -488,26 +488,26 @@ class SqlStore:
 
     async def search(self, mailbox_id: int, query: Query) -> list[int]:
         dialect = self.engine.dialect
-        for attempt in range(_SETTLE_ATTEMPTS + 1):
-            settled = attempt < _SETTLE_ATTEMPTS
-            uids = await self.engine.read(search.search_tx(mailbox_id, query, dialect, settled))
-            if uids is not None:
-                return list(uids)
-            await self.engine.index_pending()
-        raise AssertionError("unreachable: the last attempt does not wait for the index")
+        return await self._settled(lambda ok: search.search_tx(mailbox_id, query, dialect, ok))
 
     async def index_pending(self) -> None:
         await self.engine.index_pending()
 
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
         dialect = self.engine.dialect
-        for attempt in range(_SETTLE_ATTEMPTS + 1):
-            settled = attempt < _SETTLE_ATTEMPTS
-            uids = await self.engine.read(search.sort_tx(mailbox_id, keys, query, dialect, settled))
+        return await self._settled(lambda ok: search.sort_tx(mailbox_id, keys, query, dialect, ok))
+
+    async def _settled(self, make_tx: Callable[[bool], Tx[Sequence[int] | None]]) -> list[int]:
+        """Run a search (``make_tx(settled)``); while the full-text index it needs has text
+        pending, have that indexed and run it again, at most ``_SETTLE_ATTEMPTS`` times."""
+        for _ in range(_SETTLE_ATTEMPTS):
+            uids = await self.engine.read(make_tx(True))
             if uids is not None:
                 return list(uids)
             await self.engine.index_pending()
-        raise AssertionError("unreachable: the last attempt does not wait for the index")
+        uids = await self.engine.read(make_tx(False))
+        assert uids is not None  # a search that does not wait for the index answers
+        return list(uids)
 
     # -- access control lists (RFC 4314)
 
