@@ -169,3 +169,32 @@ async def test_a_search_does_not_wait_for_ever_on_the_indexer(
         assert await idle_store.search(inbox, q.BodyContains("ibex")) == []
     assert calls == 2
     assert await idle_store.search(inbox, q.HeaderContains("subject", "endless")) == uids
+
+
+async def test_commits_by_another_process_are_reported_while_the_indexer_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer looks for other processes' commits (``mailkeep deliver``) whenever it
+    is idle, catching up on the index or not: IDLE sessions learn of that mail at once."""
+    monkeypatch.setattr(sqlite_engine, "_INDEX_IDLE", 0.02)
+    server = await open_store("sqlite:store", tmp_path)
+    other = await open_store("sqlite:store", tmp_path)  # another process's connection
+    try:
+        inbox = await _inbox(server)
+        engine = server.engine
+        assert isinstance(engine, sqlite_engine.SqliteEngine)
+
+        def endless_catch_up(connection: sqlite3.Connection, **_: object) -> bool:
+            engine._unindexed = 1
+            return True
+
+        monkeypatch.setattr(engine, "_index_some", endless_catch_up)
+        engine._unindexed = 1
+        touched = asyncio.Event()
+        engine.watch_external(lambda changes: touched.set())
+        await other.append(inbox, [msg("From the deliver command")])
+        async with asyncio.timeout(5):
+            await touched.wait()
+    finally:
+        await other.close()
+        await server.close()

@@ -243,16 +243,16 @@ class SqliteEngine:
             try:
                 item = self._queue.get(timeout=_INDEX_IDLE if self._unindexed else _EXTERNAL_POLL)
             except queue.Empty:
-                if self._unindexed:
-                    self._index_some(connection)
-                    continue
                 # data_version changes only when another connection commits; this
                 # connection is the only writer of this process.
                 current = connection.execute("PRAGMA data_version").fetchone()[0]
                 if current != version:
                     version = current
                     modseqs = self._report_external(connection, modseqs)
-                    self._unindexed = 1  # another process's deliveries wait for the indexer
+                    # Another process's deliveries wait for the indexer too.
+                    self._unindexed = max(self._unindexed, 1)
+                if self._unindexed:
+                    self._index_some(connection)
                 continue
             if item is None:
                 break
