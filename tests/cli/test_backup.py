@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mailkeep.cli import main
 from mailkeep.datadir import DEMO_ADDRESS
 from mailkeep.mail.message import parse
-from mailkeep.store.api import NewMessage
+from mailkeep.store.api import FetchField, NewMessage
 from mailkeep.store.backup import exclusive, gc_paused
 from mailkeep.store.factory import open_store
 
@@ -23,7 +23,18 @@ def run(data: Path, *args: str) -> tuple[int, str]:
 
 
 def message(n: int) -> bytes:
-    return f"Subject: message {n}\r\nMessage-ID: <{n}@test>\r\n\r\nbody {n}\r\n".encode()
+    """Odd messages are larger than the store keeps in its database: they are files."""
+    body = f"body {n}\r\n" + ("z" * 98 + "\r\n") * (2000 if n % 2 else 0)
+    return f"Subject: message {n}\r\nMessage-ID: <{n}@test>\r\n\r\n{body}".encode()
+
+
+def blob_files(data: Path) -> list[Path]:
+    return list((data / "store" / "blobs").glob("??/??/*"))
+
+
+def inline_blobs(data: Path) -> list[str]:
+    with sqlite3.connect(data / "store" / "mailkeep.sqlite3") as db:
+        return [row[0] for row in db.execute("SELECT hash FROM inline_blobs")]
 
 
 @pytest.fixture
@@ -46,20 +57,27 @@ async def _append(data: Path, count: int) -> None:
         await store.close()
 
 
-async def _subjects(data: Path) -> list[int]:
+async def _messages(data: Path) -> list[bytes]:
     store = await open_store("sqlite:store", data)
     try:
         account = await store.get_account(DEMO_ADDRESS)
         assert account is not None
         inbox = await store.get_mailbox(account.id, "INBOX")
         assert inbox is not None
-        return list((await store.snapshot(inbox.id)).uids)
+        uids = list((await store.snapshot(inbox.id)).uids)
+        raws = []
+        for row in await store.fetch(inbox.id, uids, FetchField.BLOB):
+            reader = await store.open_blob(row.blob)
+            raws.append(await reader.read(0, reader.size))
+            await reader.close()
+        return raws
     finally:
         await store.close()
 
 
 def test_backup_while_open_and_restore(data: Path, tmp_path: Path) -> None:
     asyncio.run(_append(data, 5))
+    assert (len(blob_files(data)), len(inline_blobs(data))) == (2, 3)
 
     async def backup_while_serving() -> tuple[int, str]:
         store = await open_store("sqlite:store", data)  # a running server's store
@@ -82,7 +100,7 @@ def test_backup_while_open_and_restore(data: Path, tmp_path: Path) -> None:
     assert "--force" in output
     code, output = run(other, "restore", str(tmp_path / "bk"), "--force")
     assert code == 0, output
-    assert asyncio.run(_subjects(other)) == [1, 2, 3, 4, 5]
+    assert asyncio.run(_messages(other)) == [message(n) for n in range(5)]
     assert run(other, "check")[1] == "store is consistent\n"
 
 
@@ -124,12 +142,16 @@ def test_check_finds_and_repairs(data: Path) -> None:
 
 
 def test_check_reports_a_missing_blob(data: Path) -> None:
-    asyncio.run(_append(data, 1))
-    (blob,) = list((data / "store" / "blobs").glob("??/??/*"))
+    asyncio.run(_append(data, 2))
+    (blob,) = blob_files(data)
     blob.unlink()
+    (inline,) = inline_blobs(data)
+    with sqlite3.connect(data / "store" / "mailkeep.sqlite3") as db:
+        db.execute("DELETE FROM inline_blobs WHERE hash = ?", (inline,))
     code, output = run(data, "check", "--repair")
     assert code == 1
     assert f"missing blob {blob.name} used by 1 message(s)" in output
+    assert f"missing blob {inline} used by 1 message(s)" in output
 
 
 def test_collector_waits_for_a_running_backup(data: Path) -> None:
@@ -151,12 +173,12 @@ def test_collector_waits_for_a_running_backup(data: Path) -> None:
 
     during, after = asyncio.run(scenario())
     assert (during, after) == (0, 1)
-    assert not list((data / "store" / "blobs").glob("??/??/*"))
+    assert blob_files(data) == []
 
 
 def test_over_quota_append_leaves_no_blob(data: Path) -> None:
     assert run(data, "user", "quota", DEMO_ADDRESS, "10")[0] == 0
     with pytest.raises(Exception, match="full"):
         asyncio.run(_append(data, 1))
-    assert not list((data / "store" / "blobs").glob("??/??/*"))
+    assert (blob_files(data), inline_blobs(data)) == ([], [])
     assert run(data, "check") == (0, "store is consistent\n")

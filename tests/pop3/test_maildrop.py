@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -16,6 +15,7 @@ from mailkeep.pop3.session import Send, Session, Stream
 from mailkeep.store.api import Account, FetchField, FlagMode
 from mailkeep.store.changes import ChangeSet
 from mailkeep.store.hub import Listener
+from mailkeep.store.ops import Exec, Tx
 from mailkeep.store.sqlite import SqliteEngine
 from mailkeep.store.sqlstore import SqlStore
 
@@ -42,8 +42,15 @@ async def logged_in(store: SqlStore, pop3: Pop3Config | None = None) -> Driver:
     return driver
 
 
-def blob_path(store: SqlStore, blob: str) -> Path:
-    return cast(SqliteEngine, store.engine).blobs.path(blob)
+async def remove_blob(store: SqlStore, blob: str) -> None:
+    """Lose a message's body (a disk fault): its row in the database or its file."""
+
+    def delete_row() -> Tx[None]:
+        yield Exec("DELETE FROM inline_blobs WHERE hash = ?", (blob,))
+
+    engine = cast(SqliteEngine, store.engine)
+    await engine.write(delete_row())
+    engine.blobs.path(blob).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- RETR, TOP
@@ -106,7 +113,7 @@ async def test_index_answers_without_blobs(store: SqlStore, account: Account) ->
         await inbox_id(store, account), await inbox_uids(store, account), FetchField.BLOB
     )
     for row in rows:
-        blob_path(store, row.blob).unlink()
+        await remove_blob(store, row.blob)
     driver = await logged_in(store)
     assert await driver.command("STAT") == f"+OK 2 {sum(map(len, raws))}\r\n".encode()
     assert (await driver.command("LIST")).count(b"\r\n") == 4
@@ -350,7 +357,7 @@ async def test_top_of_a_message_without_body(store: SqlStore, account: Account) 
     (row,) = await store.fetch(
         await inbox_id(store, account), await inbox_uids(store, account), FetchField.BLOB
     )
-    blob_path(store, row.blob).unlink()
+    await remove_blob(store, row.blob)
     driver = await logged_in(store)
     for n in (0, 5):
         reply = await driver.command(f"TOP 1 {n}")
@@ -373,8 +380,9 @@ def open_files() -> int:
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 async def test_unsent_body_releases_its_blob(store: SqlStore, account: Account) -> None:
     """A body dropped before its first chunk (the connection failed while the status
-    line was written) still closes the blob it opened."""
-    await deliver(store, account, message("a", b"x\r\n" * 10))
+    line was written) still closes the blob it opened (a file: larger than the store
+    keeps in its database)."""
+    await deliver(store, account, message("a", b"x\r\n" * 50_000))
     session = new_session(store)
     driver = Driver(session)
     await driver.login()

@@ -1,10 +1,11 @@
 """Online backup and restore of the SQLite store (``mailkeep backup`` / ``restore``).
 
 A backup is a directory with ``mailkeep.sqlite3`` (a consistent snapshot taken with
-SQLite's online backup API while the server keeps running), ``blobs/`` (every blob the
-snapshot names: hard links when on the same filesystem, else copies, all synced) and
-``manifest.json``. While a backup runs it holds ``gc.lock`` shared, so the server's
-garbage collector cannot delete a blob the snapshot still names.
+SQLite's online backup API while the server keeps running; it holds the small message
+blobs, ``inline_blobs``), ``blobs/`` (every blob file the snapshot names: hard links when
+on the same filesystem, else copies, all synced) and ``manifest.json``. While a backup
+runs it holds ``gc.lock`` shared, so the server's garbage collector cannot delete a blob
+file the snapshot still names.
 
 PostgreSQL stores are backed up with PostgreSQL's own tools (pg_dump, base backups), or
 copied into a SQLite store with ``mailkeep store copy``.
@@ -69,13 +70,14 @@ def backup(
         try:
             source.backup(snapshot)
             snapshot.execute("PRAGMA journal_mode = DELETE")
-            blobs = [r[0] for r in snapshot.execute("SELECT blob FROM contents ORDER BY blob")]
+            blobs = _blob_files(snapshot)
+            inline = _inline_blobs(snapshot)
             accounts = snapshot.execute("SELECT count(*) FROM accounts").fetchone()[0]
             messages = snapshot.execute("SELECT count(*) FROM messages").fetchone()[0]
         finally:
             snapshot.close()
             source.close()
-        octets = 0
+        octets = int(inline[1])
         for done, blob in enumerate(blobs, 1):
             octets += _link_or_copy(source_blobs.path(blob), target_blobs.path(blob))
             progress(done, len(blobs))
@@ -85,12 +87,12 @@ def backup(
         "created": int(time.time()),
         "accounts": accounts,
         "messages": messages,
-        "blobs": len(blobs),
+        "blobs": len(blobs) + inline[0],
         "octets": octets,
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     _fsync_file(target / "manifest.json")
-    return BackupResult(target, accounts, messages, len(blobs), octets)
+    return BackupResult(target, accounts, messages, manifest["blobs"], octets)
 
 
 def restore(source: Path, store_root: Path, *, force: bool) -> BackupResult:
@@ -107,8 +109,8 @@ def restore(source: Path, store_root: Path, *, force: bool) -> BackupResult:
         raise ConfigError(f"a store exists at {store_root}; restore with --force to replace it")
     source_blobs = FileBlobs(source / "blobs")
     target_blobs = FileBlobs(store_root / "blobs")
-    with sqlite3.connect(source / DB_NAME) as snapshot:
-        blobs = [r[0] for r in snapshot.execute("SELECT blob FROM contents")]
+    with contextlib.closing(sqlite3.connect(source / DB_NAME)) as snapshot:
+        blobs = _blob_files(snapshot)
     missing = [b for b in blobs if not source_blobs.path(b).exists()]
     if missing:
         raise ConfigError(f"the backup lacks {len(missing)} message blob(s), e.g. {missing[0]}")
@@ -119,7 +121,9 @@ def restore(source: Path, store_root: Path, *, force: bool) -> BackupResult:
     shutil.copyfile(source / DB_NAME, staging)
     _fsync_file(staging)
     os.replace(staging, database)
-    return BackupResult(store_root, manifest["accounts"], manifest["messages"], len(blobs), octets)
+    return BackupResult(
+        store_root, manifest["accounts"], manifest["messages"], manifest["blobs"], octets
+    )
 
 
 @contextlib.contextmanager
@@ -135,6 +139,32 @@ def exclusive(data_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _has_inline_blobs(snapshot: sqlite3.Connection) -> bool:
+    """Whether the snapshot has migration 0008's table (a backup taken before has not)."""
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inline_blobs'"
+    return snapshot.execute(query).fetchone() is not None
+
+
+def _blob_files(snapshot: sqlite3.Connection) -> list[str]:
+    """The blobs the snapshot names that are files (the rest are in it)."""
+    query = "SELECT blob FROM contents ORDER BY blob"
+    if _has_inline_blobs(snapshot):
+        query = (
+            "SELECT blob FROM contents WHERE blob NOT IN (SELECT hash FROM inline_blobs)"
+            " ORDER BY blob"
+        )
+    return [row[0] for row in snapshot.execute(query)]
+
+
+def _inline_blobs(snapshot: sqlite3.Connection) -> tuple[int, int]:
+    """How many blobs the snapshot holds itself, and their octets."""
+    if not _has_inline_blobs(snapshot):
+        return 0, 0
+    query = "SELECT count(*), coalesce(sum(length(data)), 0) FROM inline_blobs"
+    count, octets = snapshot.execute(query).fetchone()
+    return int(count), int(octets)
 
 
 def _link_or_copy(source: Path, target: Path) -> int:

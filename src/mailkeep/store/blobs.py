@@ -183,6 +183,23 @@ async def read_chunks(
         yield data
 
 
+class BytesBlobReader:
+    """A blob small enough to be held whole (the SQLite store's inline blobs)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.size = len(data)
+
+    async def read(self, offset: int, length: int) -> bytes:
+        return self._data[offset : offset + max(0, length)]
+
+    def chunks(self, offset: int, length: int, chunk: int = 65536) -> AsyncIterator[bytes]:
+        return read_chunks(self, offset, length, chunk)
+
+    async def close(self) -> None:
+        self._data = b""
+
+
 class FileBlobReader:
     """Random access to one blob; reads never load more than asked."""
 

@@ -149,9 +149,11 @@ _KNOWN_TABLES = {
     "contents_addr_fts_docsize",
     "contents_addr_fts_config",
     "fts_pending",
-    # PostgreSQL's blobs and full-text index
+    # message blobs: SQLite keeps small ones in a table, PostgreSQL all
+    "inline_blobs",
     "blobs",
     "blob_chunks",
+    # PostgreSQL's full-text index
     "contents_text",
 }
 _SEQUENCES = ("accounts", "mailboxes", "contents", "metadata")

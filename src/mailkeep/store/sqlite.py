@@ -6,8 +6,10 @@
   (``synchronous = FULL``, so a commit is on disk before anyone is answered).
 * Reads: a small pool of threads, each with its own connection; WAL lets them read a
   consistent snapshot while the writer works.
-* Blobs are files (``blobs.FileBlobs``) written and synced by the caller's thread before the
-  transaction that names them is queued.
+* Blobs up to ``_INLINE_BLOB`` octets (most mail) are rows of ``inline_blobs``, written by
+  the writer in the batch that commits the rows naming them: the WAL sync makes both
+  durable at once. Larger ones are files (``blobs.FileBlobs``), written before the
+  transaction is queued and synced by the writer (one ``syncfs``) before it commits.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 from mailkeep.errors import InUse, TemporaryFailure
 from mailkeep.store import migrations
 from mailkeep.store.backup import GC_LOCK
-from mailkeep.store.blobs import FileBlobReader, FileBlobs
+from mailkeep.store.blobs import BytesBlobReader, FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
     All,
@@ -73,8 +75,11 @@ deliveries and catches up in the first pause."""
 _INDEX_BACKLOG = 10_000
 """Pending contents beyond which the indexer also runs between busy writes, so that a
 server never idle does not pile up text (and a SEARCH BODY does not wait long for it)."""
-_INLINE_BLOB = 256 * 1024
-"""Blobs up to this size are written on the event loop (no sync: see ``put_blob``)."""
+_INLINE_BLOB = 128 * 1024
+"""Blobs up to this size live in the database (migration 0008): no file to create, no
+syncfs. Larger ones are files, which a FETCH of part of the message reads without loading
+all of it; SQLite reads blobs below about 100 KB faster from its pages than from files
+(https://sqlite.org/intern-v-extern-blob.html)."""
 
 
 class SqliteDialect:
@@ -133,6 +138,9 @@ class SqliteEngine:
         self._connections_lock = threading.Lock()
         self._writer_connection = self._connect(_WRITER_CACHE_KIB)
         self._pending_deletes: set[str] = set()
+        self._staged: dict[str, bytes] = {}
+        """Small blobs given to ``put_blob``, for the writer's next batch to insert."""
+        self._staged_lock = threading.Lock()
         self._gc_lock: BinaryIO | None = None
         self._locks: set[int] = set()
         self._publish_external: Callable[[Sequence[Change]], None] | None = None
@@ -354,15 +362,20 @@ class SqliteEngine:
     def _commit_batch(
         self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]
     ) -> None:
+        # Every blob staged before a transaction was queued is inserted ahead of it. If the
+        # batch fails they are gone, like a file blob that could not be synced: an append
+        # whose blob is missing writes it again (sql.BlobMissing).
+        with self._staged_lock:
+            staged, self._staged = self._staged, {}
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None = None
         if len(batch) == 1 or all(isinstance(tx, Replayable) for tx, _ in batch):
-            outcomes = self._try_batch_whole(connection, batch)
+            outcomes = self._try_batch_whole(connection, batch, staged)
             if outcomes is None:
                 # One of them failed: run them again (from the start), each in its own
                 # savepoint, so that only the failing one is undone.
                 batch = [(cast(Replayable[Any], tx).restart(), future) for tx, future in batch]
         if outcomes is None:
-            outcomes = self._run_batch(connection, batch, savepoints=True)
+            outcomes = self._run_batch(connection, batch, staged, savepoints=True)
         for blob in self._pending_deletes:
             self.blobs.delete(blob)
         self._pending_deletes.clear()
@@ -370,14 +383,17 @@ class SqliteEngine:
         self._loop.call_soon_threadsafe(_resolve_all, outcomes)
 
     def _try_batch_whole(
-        self, connection: sqlite3.Connection, batch: list[tuple[Tx[Any], asyncio.Future[Any]]]
+        self,
+        connection: sqlite3.Connection,
+        batch: list[tuple[Tx[Any], asyncio.Future[Any]]],
+        staged: dict[str, bytes],
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None:
         """Run a batch with no savepoint per transaction (each costs: FTS5 flushes its
         pending index data at every savepoint release, one small segment per message);
         None, with everything rolled back, when one of several raised."""
         deletes_before = set(self._pending_deletes)
         try:
-            return self._run_batch(connection, batch, savepoints=False)
+            return self._run_batch(connection, batch, staged, savepoints=False)
         except _BatchFailed as failed:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -390,6 +406,7 @@ class SqliteEngine:
         self,
         connection: sqlite3.Connection,
         batch: list[tuple[Tx[Any], asyncio.Future[Any]]],
+        staged: dict[str, bytes],
         *,
         savepoints: bool,
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
@@ -399,6 +416,11 @@ class SqliteEngine:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
+            if staged:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO inline_blobs (hash, data) VALUES (?, ?)",
+                    staged.items(),
+                )
             for tx, future in batch:
                 if not savepoints:
                     try:
@@ -419,8 +441,8 @@ class SqliteEngine:
                 else:
                     connection.execute("RELEASE tx")
                     outcomes.append((future, result, None))
-            # Blobs written since the last batch reach the disk before any row naming
-            # them commits: one sync for the whole batch (DESIGN.md: durability).
+            # Blob files written since the last batch reach the disk before any row
+            # naming them commits: one sync for the whole batch (DESIGN.md: durability).
             self.blobs.sync_pending()
             connection.execute("COMMIT")
         except (sqlite3.Error, TemporaryFailure) as exc:
@@ -465,13 +487,15 @@ class SqliteEngine:
                 return None
             case BlobPresent(blob):
                 self._pending_deletes.discard(blob)
-                return self.blobs.exists(blob)
+                return _inline_blob(connection, blob, "1") is not None or self.blobs.exists(blob)
             case DeleteBlob(blob):
                 self._hold_gc_lock()
-                self._pending_deletes.add(blob)
+                connection.execute("DELETE FROM inline_blobs WHERE hash = ?", (blob,))
+                self._pending_deletes.add(blob)  # a file, if it is one, once committed
                 return None
             case ReadBlob(blob):
-                return self.blobs.read(blob)
+                data = _inline_blob(connection, blob, "data")
+                return data if data is not None else self.blobs.read(blob)
         raise TypeError(op)  # pragma: no cover
 
     def _hold_gc_lock(self) -> None:
@@ -496,19 +520,25 @@ class SqliteEngine:
     # -- blobs, locks, lifecycle
 
     async def list_blobs(self) -> list[str]:
-        return await self._loop.run_in_executor(None, self.blobs.all_blobs)
+        files = await self._loop.run_in_executor(None, self.blobs.all_blobs)
+        rows = await self.read(_all_inline_tx())
+        return sorted({*files, *rows})
 
     async def put_blob(self, blob: str, data: bytes) -> None:
-        # Durable at the commit of the batch that names it (see _commit_batch). A small
-        # blob is written in place: into the page cache, cheaper than a thread hop.
+        # Durable at the commit of the batch that names it (see _commit_batch): a small
+        # blob is inserted by that batch, a file is synced before it commits.
         if len(data) <= _INLINE_BLOB:
-            self.blobs.put(blob, data, sync=False)
+            with self._staged_lock:
+                self._staged[blob] = data
             return
         await self._loop.run_in_executor(
             None, functools.partial(self.blobs.put, sync=False), blob, data
         )
 
-    async def open_blob(self, blob: str) -> FileBlobReader:
+    async def open_blob(self, blob: str) -> FileBlobReader | BytesBlobReader:
+        data = await self.read(_inline_blob_tx(blob), point=True)
+        if data is not None:
+            return BytesBlobReader(data)
         return self.blobs.open(blob)
 
     @contextlib.asynccontextmanager
@@ -533,6 +563,25 @@ class SqliteEngine:
         if self._point_connection is not None:
             self._point_connection.close()
             self._point_connection = None
+
+
+def _inline_blob(connection: sqlite3.Connection, blob: str, column: str) -> Any:
+    row = connection.execute(f"SELECT {column} FROM inline_blobs WHERE hash = ?", (blob,))
+    found = row.fetchone()
+    return None if found is None else found[0]
+
+
+def _inline_blob_tx(blob: str) -> Tx[bytes | None]:
+    row = yield One("SELECT data FROM inline_blobs WHERE hash = ?", (blob,))
+    if row is None:
+        return None
+    data: bytes = row[0]
+    return data
+
+
+def _all_inline_tx() -> Tx[list[str]]:
+    rows = yield All("SELECT hash FROM inline_blobs")
+    return [str(row[0]) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
