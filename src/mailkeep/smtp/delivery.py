@@ -142,12 +142,15 @@ class Delivery:
     ) -> Outcome:
         account: Account | None = None
         message = self.trace_headers(envelope, recipient, queue_id) + raw
+        # Parsed (in a worker process, mostly) while the recipient is looked up: the
+        # recipient was accepted at RCPT, so the parse is almost never wasted.
+        parsing = asyncio.ensure_future(self.parser.parse(message))
         try:
             account, status = await self.resolve(recipient)
             if account is None:
                 return Outcome(recipient, status, f"no mailbox here by the name {recipient}")
             target = await self._target(account, mailbox)
-            parsed = await self.parser.parse(message)
+            parsed = await parsing
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
             quota = account.quota_bytes if account is not None else None
@@ -161,6 +164,8 @@ class Delivery:
         except Exception:  # our bug: this recipient fails temporarily, the others go on
             log.exception("%s to=<%s> deferred: internal error", queue_id, recipient)
             return Outcome(recipient, Status.TEMPORARY, "internal error")
+        finally:
+            parsing.cancel()  # unless done: not wanted after a refusal or a failure
         log.info(
             "%s from=<%s> to=<%s> size=%d uid=%d delivered",
             queue_id,

@@ -1,0 +1,51 @@
+"""Delivery to one recipient: the message is parsed while the recipient is looked up, and
+a recipient that went away between RCPT and DATA leaves no parse behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mailkeep.auth.passwords import hash_password
+from mailkeep.mail.parser import Parser
+from mailkeep.smtp.delivery import Delivery, Envelope, Status
+from mailkeep.store.api import FetchField
+from mailkeep.store.factory import open_store
+from mailkeep.store.sqlstore import SqlStore
+
+RAW = b"From: bob@example.org\r\nSubject: hello\r\n\r\nHi there.\r\n"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    store = await open_store("sqlite:store", tmp_path)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def parser() -> AsyncIterator[Parser]:
+    parser = Parser(workers=1)
+    await parser.start()
+    yield parser
+    await parser.close()
+
+
+async def test_a_recipient_gone_since_rcpt_leaves_no_parse_running(
+    store: SqlStore, parser: Parser
+) -> None:
+    account = await store.create_account("alice@mail.test", hash_password("pw"), None)
+    delivery = Delivery(store, "mail.test", ["mail.test"], parser=parser)
+    envelope = Envelope("bob@example.org", "client.test")
+    (gone,) = await delivery.deliver(RAW, envelope, ["carol@mail.test"])
+    assert gone.status is Status.UNKNOWN_USER
+    (worker,) = [w for w in parser._running if w is not None]
+    assert not [f for f in worker.waiting if not f.done()]
+    (delivered,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
+    assert delivered.status is Status.DELIVERED
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    (row,) = await store.fetch(inbox.id, [delivered.uid or 0], FetchField.ENVELOPE)
+    assert b'"hello"' in row.envelope
