@@ -167,3 +167,25 @@ async def test_a_blob_lost_before_its_transaction_is_written_again(
 
 def _exec(sql: str, *params: object) -> Tx[None]:
     yield Exec(sql, params)
+
+
+async def test_the_wal_shrinks_back_after_a_large_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies pass through the WAL: one large transaction must not leave it at its peak."""
+    limit = 4 * 1024 * 1024
+    monkeypatch.setattr(sqlite_engine, "_WAL_LIMIT", limit)
+    store = await open_store("sqlite:store", tmp_path)
+    try:
+        inbox = await _inbox(store)
+        bodies = [
+            raw_message(f"bulk {n}", (f"{n:06d}" + "q" * 70 + "\r\n") * 1000) for n in range(120)
+        ]
+        await store.append(inbox, [new(raw) for raw in bodies])  # about 9.5 MB at once
+        wal = _database(tmp_path).with_name("mailkeep.sqlite3-wal")
+        assert wal.stat().st_size > 2 * limit
+        await store.append(inbox, [msg("after")])
+        await store.append(inbox, [msg("and after")])
+        assert wal.stat().st_size <= limit
+    finally:
+        await store.close()

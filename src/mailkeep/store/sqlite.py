@@ -75,6 +75,7 @@ deliveries and catches up in the first pause."""
 _INDEX_BACKLOG = 10_000
 """Pending contents beyond which the indexer also runs between busy writes, so that a
 server never idle does not pile up text (and a SEARCH BODY does not wait long for it)."""
+_WAL_LIMIT = 64 * 1024 * 1024
 _INLINE_BLOB = 128 * 1024
 """Blobs up to this size live in the database (migration 0008): no file to create, no
 syncfs. Larger ones are files, which a FETCH of part of the message reads without loading
@@ -166,6 +167,9 @@ class SqliteEngine:
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA busy_timeout = 30000")
             connection.execute(f"PRAGMA cache_size = -{cache_kib}")
+            # The WAL carries message bodies (inline_blobs): after a large import it is
+            # cut back to this size once checkpointed, instead of keeping its peak size.
+            connection.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
         except sqlite3.Error as exc:
             raise TemporaryFailure(f"cannot open the store {self.path}: {exc}") from exc
         return connection
