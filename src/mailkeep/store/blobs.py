@@ -1,4 +1,5 @@
-"""Message blobs as content-addressed files: ``ROOT/ab/cd/abcd…`` named by SHA-256.
+"""Message blobs as content-addressed files: ``ROOT/ab/cd/abcd…`` named by SHA-256 (the SQLite
+store keeps blobs up to 128 KiB in its database instead: ``store/sqlite.py``).
 
 A blob is written to a temporary file, synced, renamed into place and its directory
 synced, all before any row names it; a blob is never modified. Deleting is the store's
