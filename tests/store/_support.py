@@ -6,10 +6,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email.header import Header
+from pathlib import Path
 from typing import Any
 
 from mailkeep.mail.message import parse
 from mailkeep.store.api import NewMessage
+from mailkeep.store.sqlstore import SqlStore
+
+ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+
+
+async def inbox_id(store: SqlStore) -> int:
+    """A new account's INBOX (alice@example.org), for tests that need one mailbox."""
+    account = await store.create_account("alice@example.org", ARGON, None)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    assert inbox is not None
+    return inbox.id
+
+
+def sqlite_database(data: Path) -> Path:
+    """The database file of the ``sqlite:store`` store in the data directory ``data``."""
+    return data / "store" / "mailkeep.sqlite3"
 
 
 def _encode(value: str) -> str:

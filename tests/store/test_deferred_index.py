@@ -19,24 +19,18 @@ from mailkeep.store import sqlite as sqlite_engine
 from mailkeep.store.factory import open_store
 from mailkeep.store.sqlstore import SqlStore
 
-from ._support import msg, raw_message
-
-ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-
-
-def _database(data: Path) -> Path:
-    return data / "store" / "mailkeep.sqlite3"
+from ._support import inbox_id, msg, raw_message, sqlite_database
 
 
 def _pending(data: Path) -> int:
-    with sqlite3.connect(_database(data)) as connection:
+    with sqlite3.connect(sqlite_database(data)) as connection:
         return int(connection.execute("SELECT count(*) FROM fts_pending").fetchone()[0])
 
 
 def _check_indexes(data: Path) -> None:
     """FTS5's own consistency check of both indexes (raises if they are corrupt); the
     address index is checked against every contents row, so nothing may be pending."""
-    with sqlite3.connect(_database(data)) as connection:
+    with sqlite3.connect(sqlite_database(data)) as connection:
         for table in ("contents_fts", "contents_addr_fts"):
             connection.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
 
@@ -50,15 +44,8 @@ async def idle_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     await store.close()
 
 
-async def _inbox(store: SqlStore) -> int:
-    account = await store.create_account("alice@example.org", ARGON, None)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
-    return inbox.id
-
-
 async def test_searches_find_messages_not_indexed_yet(idle_store: SqlStore, tmp_path: Path) -> None:
-    inbox = await _inbox(idle_store)
+    inbox = await inbox_id(idle_store)
     uids = list(
         (
             await idle_store.append(
@@ -86,7 +73,7 @@ async def test_searches_find_messages_not_indexed_yet(idle_store: SqlStore, tmp_
 
 
 async def test_sort_indexes_what_is_pending_first(idle_store: SqlStore, tmp_path: Path) -> None:
-    inbox = await _inbox(idle_store)
+    inbox = await inbox_id(idle_store)
     uids = list((await idle_store.append(inbox, [msg("B", "gnu\r\n"), msg("A", "gnu\r\n")])).uids)
     found = await idle_store.sort(inbox, [q.SortKey("subject")], q.BodyContains("gnu"))
     assert found == [uids[1], uids[0]]
@@ -96,7 +83,7 @@ async def test_sort_indexes_what_is_pending_first(idle_store: SqlStore, tmp_path
 async def test_expunging_pending_and_indexed_messages_keeps_the_indexes_sound(
     idle_store: SqlStore, tmp_path: Path
 ) -> None:
-    inbox = await _inbox(idle_store)
+    inbox = await inbox_id(idle_store)
     indexed = list((await idle_store.append(inbox, [msg("Indexed okapi", "okapi\r\n")])).uids)
     assert await idle_store.search(inbox, q.BodyContains("okapi")) == indexed  # indexes it
     pending = list(
@@ -118,7 +105,7 @@ async def test_the_indexer_catches_up_when_idle_and_after_a_restart(
 ) -> None:
     monkeypatch.setattr(sqlite_engine, "_INDEX_IDLE", 3600.0)
     store = await open_store("sqlite:store", tmp_path)
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     uids = list((await store.append(inbox, [msg("Before", "wombat\r\n")])).uids)
     await store.close()
     assert _pending(tmp_path) == 1  # acknowledged, durable, not indexed
@@ -139,7 +126,7 @@ async def test_the_indexer_catches_up_when_idle_and_after_a_restart(
 
 
 async def test_a_bulk_import_leaves_nothing_to_index(idle_store: SqlStore, tmp_path: Path) -> None:
-    await _inbox(idle_store)
+    await inbox_id(idle_store)
     maildir = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
@@ -156,7 +143,7 @@ async def test_a_search_does_not_wait_for_ever_on_the_indexer(
 ) -> None:
     """Mail arriving without pause would leave text pending at every look; after two
     rounds of indexing a search answers from the index as it is."""
-    inbox = await _inbox(idle_store)
+    inbox = await inbox_id(idle_store)
     calls = 0
 
     async def indexer_never_catches_up() -> None:
@@ -180,7 +167,7 @@ async def test_commits_by_another_process_are_reported_while_the_indexer_works(
     server = await open_store("sqlite:store", tmp_path)
     other = await open_store("sqlite:store", tmp_path)  # another process's connection
     try:
-        inbox = await _inbox(server)
+        inbox = await inbox_id(server)
         engine = server.engine
         assert isinstance(engine, sqlite_engine.SqliteEngine)
 

@@ -19,18 +19,13 @@ from mailkeep.store.ops import Exec, Tx
 from mailkeep.store.sqlite import SqliteEngine
 from mailkeep.store.sqlstore import SqlStore
 
-from ._support import msg, new, raw_message
+from ._support import inbox_id, msg, new, raw_message, sqlite_database
 
-ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 LARGE = raw_message("large", ("y" * 76 + "\r\n") * (sqlite_engine._INLINE_BLOB // 78 + 10))
 
 
-def _database(data: Path) -> Path:
-    return data / "store" / "mailkeep.sqlite3"
-
-
 def _inline(data: Path) -> set[str]:
-    with sqlite3.connect(_database(data)) as connection:
+    with sqlite3.connect(sqlite_database(data)) as connection:
         return {row[0] for row in connection.execute("SELECT hash FROM inline_blobs")}
 
 
@@ -45,13 +40,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     await store.close()
 
 
-async def _inbox(store: SqlStore) -> int:
-    account = await store.create_account("alice@example.org", ARGON, None)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
-    return inbox.id
-
-
 async def _read(store: SqlStore, blob: str) -> bytes:
     reader = await store.open_blob(blob)
     try:
@@ -63,7 +51,7 @@ async def _read(store: SqlStore, blob: str) -> bytes:
 async def test_small_blobs_live_in_the_database_large_ones_in_files(
     store: SqlStore, tmp_path: Path
 ) -> None:
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     small = raw_message("small")
     assert len(LARGE) > sqlite_engine._INLINE_BLOB
     await store.append(inbox, [new(small), new(LARGE)])
@@ -80,7 +68,7 @@ async def test_small_blobs_live_in_the_database_large_ones_in_files(
 
 
 async def test_collected_blobs_leave_no_row_and_no_file(store: SqlStore, tmp_path: Path) -> None:
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     await store.append(inbox, [new(raw_message("small")), new(LARGE)])
     await store.remove(inbox, [1, 2])
     assert await store.collect_garbage() == 2
@@ -90,7 +78,7 @@ async def test_collected_blobs_leave_no_row_and_no_file(store: SqlStore, tmp_pat
 
 
 async def test_the_same_message_twice_is_stored_once(store: SqlStore, tmp_path: Path) -> None:
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     raw = raw_message("twice")
     await store.append(inbox, [new(raw)])
     await store.append(inbox, [new(raw)])
@@ -102,7 +90,7 @@ async def test_the_same_message_twice_is_stored_once(store: SqlStore, tmp_path: 
 
 
 async def test_check_finds_missing_and_orphan_inline_blobs(store: SqlStore, tmp_path: Path) -> None:
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     await store.append(inbox, [msg("kept"), msg("lost")])
     kept, lost = await store.fetch(inbox, [1, 2], FetchField.BLOB)
     engine = cast(SqliteEngine, store.engine)
@@ -119,7 +107,7 @@ async def test_blob_files_from_before_the_migration_are_read(
     store: SqlStore, tmp_path: Path
 ) -> None:
     """A store from before migration 0008 has every blob as a file: move one there."""
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     raw = raw_message("old")
     await store.append(inbox, [new(raw)])
     (row,) = await store.fetch(inbox, [1], FetchField.BLOB)
@@ -145,7 +133,7 @@ async def test_a_blob_lost_before_its_transaction_is_written_again(
 ) -> None:
     """Staged blobs go with a batch that fails; the append that needed one finds it
     missing in its own transaction, stages it again (sql.BlobMissing) and succeeds."""
-    inbox = await _inbox(store)
+    inbox = await inbox_id(store)
     engine = cast(SqliteEngine, store.engine)
     raw = raw_message("retried")
     real_commit = engine._commit_batch
@@ -177,12 +165,12 @@ async def test_the_wal_shrinks_back_after_a_large_import(
     monkeypatch.setattr(sqlite_engine, "_WAL_LIMIT", limit)
     store = await open_store("sqlite:store", tmp_path)
     try:
-        inbox = await _inbox(store)
+        inbox = await inbox_id(store)
         bodies = [
             raw_message(f"bulk {n}", (f"{n:06d}" + "q" * 70 + "\r\n") * 1000) for n in range(120)
         ]
         await store.append(inbox, [new(raw) for raw in bodies])  # about 9.5 MB at once
-        wal = _database(tmp_path).with_name("mailkeep.sqlite3-wal")
+        wal = sqlite_database(tmp_path).with_name("mailkeep.sqlite3-wal")
         assert wal.stat().st_size > 2 * limit
         await store.append(inbox, [msg("after")])
         await store.append(inbox, [msg("and after")])
