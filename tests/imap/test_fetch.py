@@ -395,6 +395,32 @@ async def test_large_message_is_streamed(alice: Client, store: SqlStore, account
     )
 
 
+async def test_download_reads_small_messages_ahead_in_groups(
+    alice: Client, store: SqlStore, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download reads small messages ahead a group at a time (``open_small_blobs``); with
+    groups of a few messages, large messages among them and one body stored twice, every
+    message still answers with its own octets, in order, and is marked seen."""
+    from mailkeep.imap.handlers import fetch
+
+    monkeypatch.setattr(fetch, "PRELOAD_OCTETS", 400)
+    raws = [message(f"m{i}", f"body {i}\r\n" * (i * 7 + 1)) for i in range(9)]
+    raws[4] = message("large", "z" * 76 + "\r\n" * 4000)  # above SMALL_BLOB: opened itself
+    raws[7] = raws[2]  # the same body twice: one blob
+    for raw in raws:
+        await deliver(store, account, raw)
+    await alice.ok("s SELECT INBOX")
+    responses = await alice.ok("f FETCH 1:* (BODY[] BODY.PEEK[TEXT]<0.7>)")
+    expected = []
+    for i, raw in enumerate(raws, start=1):
+        text = raw[raw.index(b"\r\n\r\n") + 4 :][:7]
+        expected.append(
+            b"* %d FETCH (BODY[] {%d}\r\n%s BODY[TEXT]<0> {7}\r\n%s FLAGS (\\Seen \\Recent))"
+            % (i, len(raw), raw, text)
+        )
+    assert responses == expected
+
+
 @pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "7bit"])
 @pytest.mark.parametrize("size", [1, 3, 7, 64, 1000])
 def test_incremental_decoding_matches_whole(encoding: str, size: int) -> None:

@@ -1223,6 +1223,24 @@ async def test_empty_and_tiny_messages_round_trip(store: SqlStore) -> None:
             await reader.close()
 
 
+async def test_open_small_blobs_reads_many_at_once(store: SqlStore) -> None:
+    _, inbox = await setup_inbox(store)
+    small = [raw_message(f"small {i}", f"body {i}\r\n") for i in range(3)]
+    large = raw_message("large", "x" * 78 + "\r\n" * 1 + ("y" * 78 + "\r\n") * 6_000)
+    assert len(large) > 300_000  # above both stores' single-read size
+    await store.append(inbox.id, [new(raw) for raw in [*small, large]])
+    rows = await store.fetch(inbox.id, [1, 2, 3, 4], FetchField.BLOB)
+    blobs = [row.blob for row in rows]
+    readers = await store.open_small_blobs([*blobs, blobs[0], "0" * 64])
+    # The small ones, each once; the large one and an unknown name are left to open_blob.
+    assert set(readers) == set(blobs[:3])
+    for blob, raw in zip(blobs[:3], small, strict=True):
+        assert readers[blob].size == len(raw)
+        assert await readers[blob].read(0, len(raw) + 10) == raw
+        assert b"".join([c async for c in readers[blob].chunks(3, 10, chunk=4)]) == raw[3:13]
+    assert await store.open_small_blobs([]) == {}
+
+
 # ---------------------------------------------------------------------------- collection
 
 

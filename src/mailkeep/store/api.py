@@ -323,6 +323,12 @@ class Store(Protocol):
         ...
 
     async def open_blob(self, blob: str) -> BlobReader: ...
+    async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
+        """Readers for those of ``blobs`` the store reads whole in one query (small
+        messages), for a caller about to read many: one round trip instead of one each.
+        Any blob left out is read with ``open_blob``; the readers hold no resources."""
+        ...
+
     async def store_flags(
         self,
         mailbox_id: int,

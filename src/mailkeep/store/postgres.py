@@ -70,7 +70,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from mailkeep.errors import NotFound, TemporaryFailure
 from mailkeep.store import migrations
-from mailkeep.store.blobs import read_chunks
+from mailkeep.store.api import BlobReader
+from mailkeep.store.blobs import BytesBlobReader, read_chunks
 from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
 from mailkeep.store.ops import (
     All,
@@ -508,6 +509,19 @@ class PostgresEngine:
         if row is None:
             raise NotFound(f"message blob {blob} is missing")
         return PostgresBlobReader(self._pool, blob, row[0], row[1], row[2])
+
+    async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
+        # Messages of one chunk, read whole: a FETCH batch in one query, not one each.
+        try:
+            rows = await self._pool.fetch(
+                "SELECT b.hash, c.data FROM blobs b JOIN blob_chunks c"
+                " ON c.hash = b.hash AND c.seq = 0"
+                " WHERE b.hash = ANY($1::text[]) AND b.size <= b.chunk_size",
+                sorted(set(blobs)),
+            )
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+        return {row[0]: BytesBlobReader(row[1]) for row in rows}
 
     async def list_blobs(self) -> list[str]:
         try:

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 
 from mailkeep.errors import InUse, TemporaryFailure
 from mailkeep.store import migrations
+from mailkeep.store.api import BlobReader
 from mailkeep.store.backup import GC_LOCK
 from mailkeep.store.blobs import BytesBlobReader, FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
@@ -545,6 +546,12 @@ class SqliteEngine:
             return BytesBlobReader(data)
         return self.blobs.open(blob)
 
+    async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
+        # On a reader thread: the rows of a FETCH batch are megabytes, where one point
+        # read on the event loop is not worth the hop.
+        found = await self.read(_inline_blobs_tx(sorted(set(blobs))))
+        return {blob: BytesBlobReader(data) for blob, data in found}
+
     @contextlib.asynccontextmanager
     async def maildrop_lock(self, account_id: int) -> AsyncIterator[bool]:
         if account_id in self._locks:
@@ -581,6 +588,14 @@ def _inline_blob_tx(blob: str) -> Tx[bytes | None]:
         return None
     data: bytes = row[0]
     return data
+
+
+def _inline_blobs_tx(blobs: list[str]) -> Tx[list[tuple[str, bytes]]]:
+    if not blobs:
+        return []
+    marks = ",".join("?" * len(blobs))
+    rows = yield All(f"SELECT hash, data FROM inline_blobs WHERE hash IN ({marks})", tuple(blobs))
+    return [(str(row[0]), bytes(row[1])) for row in rows]
 
 
 def _all_inline_tx() -> Tx[list[str]]:

@@ -96,6 +96,7 @@ class Engine(Protocol):
         ...
 
     async def open_blob(self, blob: str) -> BlobReader: ...
+    async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]: ...
     def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]: ...
     async def close(self) -> None: ...
     def watch_external(self, publish: Callable[[Sequence[Change]], None]) -> None:
@@ -426,6 +427,9 @@ class SqlStore:
 
     async def open_blob(self, blob: str) -> BlobReader:
         return await self.engine.open_blob(blob)
+
+    async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
+        return await self.engine.open_small_blobs(blobs)
 
     async def store_flags(
         self,

@@ -16,7 +16,9 @@ Dovecot does, RFC 2180 4.1.2); by UID it is simply gone.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -33,12 +35,17 @@ from mailkeep.imap.selected import SelectedMailbox, Spans
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.headers import header_selector
 from mailkeep.store import query as q
-from mailkeep.store.api import FetchField, FlagMode, MessageRow
+from mailkeep.store.api import BlobReader, FetchField, FlagMode, MessageRow, Store
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
 
 BATCH = 500
+PRELOAD_OCTETS = 4 * 2**20
+"""Small messages a download reads ahead per store query; two such groups at most are held
+(the one being sent and the next)."""
+SMALL_BLOB = 256 * 1024
+"""Larger messages are opened one at a time and streamed (``sections``)."""
 
 Render = Callable[["Session", Message, responses.FetchResponse], Awaitable[None]]
 Value = Callable[["Session", MessageRow], bytes]
@@ -202,6 +209,8 @@ class Plan:
             items = (c.FetchAttr("UID"), *items)  # RFC 9051 6.4.9: UID FETCH includes UID
         for item in items:
             self._item(item)
+        if FetchField.BLOB in self.fields:
+            self.fields |= FetchField.SIZE  # which blobs are small enough to read ahead
         self.signature = items
         self.cacheable = self.simple is not None and all(map(_immutable, items))
         """Every item is fixed for the life of the UID: the rendered items can be kept
@@ -347,28 +356,83 @@ async def fetch(session: Session, tag: str, command: c.Fetch) -> Result:
         if mark_seen:
             rows, newly_seen = await _mark_seen(session, rows)
         position = 0
-        for row in rows:
-            while uids[position] != row.uid:
-                position += 1
-            out = responses.FetchResponse(first + position + 1)
-            message = Message(session.store, row)
-            try:
-                for render in plan.renders:
-                    await render(session, message, out)
-                if row.uid in newly_seen:
-                    # RFC 9051 6.4.5 (FLAGS), RFC 7162 3.1 (MODSEQ once CONDSTORE is on).
-                    if not plan.has_flags:
-                        out.add("FLAGS", _flags(session, row))
-                    if session.condstore and not plan.has_modseq:
-                        out.add("MODSEQ", _modseq(session, row))
-                await session.send_chunks(out.chunks())
-            finally:
-                await message.close()
+        preload = FetchField.BLOB in plan.fields
+        async with aclosing(_with_readers(session.store, rows, preload)) as messages:
+            async for row, reader in messages:
+                while uids[position] != row.uid:
+                    position += 1
+                message = Message(session.store, row, reader)
+                try:
+                    await _send(session, plan, first + position + 1, message, newly_seen)
+                finally:
+                    await message.close()
     if missing and not command.uid:
         return Result(
             "NO", "some of the requested messages no longer exist", responses.EXPUNGEISSUED
         )
     return Result("OK", "FETCH completed")
+
+
+async def _send(
+    session: Session, plan: Plan, number: int, message: Message, newly_seen: set[int]
+) -> None:
+    out = responses.FetchResponse(number)
+    for render in plan.renders:
+        await render(session, message, out)
+    row = message.row
+    if row.uid in newly_seen:
+        # RFC 9051 6.4.5 (FLAGS), RFC 7162 3.1 (MODSEQ once CONDSTORE is on).
+        if not plan.has_flags:
+            out.add("FLAGS", _flags(session, row))
+        if session.condstore and not plan.has_modseq:
+            out.add("MODSEQ", _modseq(session, row))
+    await session.send_chunks(out.chunks())
+
+
+def _preload_groups(rows: list[MessageRow]) -> list[list[MessageRow]]:
+    """The rows in runs whose small messages come to about ``PRELOAD_OCTETS``."""
+    groups: list[list[MessageRow]] = []
+    group: list[MessageRow] = []
+    octets = 0
+    for row in rows:
+        group.append(row)
+        if row.size <= SMALL_BLOB:
+            octets += row.size
+        if octets >= PRELOAD_OCTETS:
+            groups.append(group)
+            group, octets = [], 0
+    if group:
+        groups.append(group)
+    return groups
+
+
+async def _with_readers(
+    store: Store, rows: list[MessageRow], preload: bool
+) -> AsyncGenerator[tuple[MessageRow, BlobReader | None], None]:
+    """Each row, with its blob's reader when the store read it ahead: the small messages
+    of a group in one query (``Store.open_small_blobs``), the next group's query running
+    while this group is sent. A row without one opens its blob itself."""
+    if not preload or not rows:
+        for row in rows:
+            yield row, None
+        return
+
+    def load(group: list[MessageRow]) -> asyncio.Future[dict[str, BlobReader]]:
+        small = [row.blob for row in group if row.size <= SMALL_BLOB]
+        return asyncio.ensure_future(store.open_small_blobs(small))
+
+    groups = _preload_groups(rows)
+    ahead = load(groups[0])
+    try:
+        for i, group in enumerate(groups):
+            readers = await ahead
+            if i + 1 < len(groups):
+                ahead = load(groups[i + 1])
+            for row in group:
+                yield row, readers.get(row.blob)
+    finally:
+        if not ahead.cancel() and not ahead.cancelled():
+            ahead.exception()  # seen here, so that a failure after ours is not logged as lost
 
 
 def _render_simple(

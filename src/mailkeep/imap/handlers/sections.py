@@ -186,10 +186,11 @@ async def decoded(reader: BlobReader, start: int, end: int, encoding: str) -> As
 class Message:
     """One fetched message: its row, and the blob and part tree opened when needed."""
 
-    def __init__(self, store: Store, row: MessageRow) -> None:
+    def __init__(self, store: Store, row: MessageRow, reader: BlobReader | None = None) -> None:
         self.store = store
         self.row = row
-        self._reader: BlobReader | None = None
+        self._reader = reader
+        """Opened when first needed, unless given (read ahead with others)."""
         self._root: structure.Part | None = None
 
     async def reader(self) -> BlobReader:
