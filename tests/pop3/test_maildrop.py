@@ -104,6 +104,45 @@ async def test_retr_streams_a_large_message_in_chunks(store: SqlStore, account: 
     assert max(sizes) <= 65536 * 2
 
 
+async def test_consecutive_retr_reads_small_messages_ahead(
+    store: SqlStore, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where reads are remote, a run of RETRs reads the small messages ahead in groups
+    (``open_small_blobs``); every RETR still sends its own message, whatever comes between
+    (a deleted message, a large one, a body stored twice, going back)."""
+    from mailkeep.pop3 import session as pop3_session
+
+    monkeypatch.setattr(pop3_session, "READ_AHEAD_OCTETS", 200)
+    monkeypatch.setattr(store, "remote_reads", True)
+    groups: list[int] = []
+    open_small_blobs = store.open_small_blobs
+
+    async def counted(blobs: list[str]) -> dict[str, object]:
+        groups.append(len(blobs))
+        return dict(await open_small_blobs(blobs))
+
+    monkeypatch.setattr(store, "open_small_blobs", counted)
+    raws = [message(f"m{i}", b"line\r\n" * (i * 5 + 1)) for i in range(8)]
+    raws[5] = message("large", b"." + b"y" * 76 + b"\r\n" * 4000)  # not read ahead
+    raws[6] = raws[1]  # one blob for two messages
+    await deliver(store, account, *raws)
+    driver = await logged_in(store)
+    assert (await driver.command("DELE 3")).startswith(b"+OK")
+
+    def retr_reply(raw: bytes) -> bytes:
+        stuffed = raw.replace(b"\r\n.", b"\r\n..")
+        return b"+OK %d octets\r\n%s.\r\n" % (len(raw), stuffed)
+
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 2]:
+        reply = await driver.command(f"RETR {n}")
+        if n == 3:
+            assert reply.startswith(b"-ERR")
+        else:
+            assert reply == retr_reply(raws[n - 1]), n
+    assert len(groups) > 1  # read ahead, in more than one group
+    assert sum(groups) < 2 * len(raws)
+
+
 async def test_index_answers_without_blobs(store: SqlStore, account: Account) -> None:
     """LIST, UIDL, STAT and TOP n 0 come from the index: they work with the blobs gone
     (and RETR then says the message is unavailable, without crashing)."""

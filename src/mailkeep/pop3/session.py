@@ -111,13 +111,19 @@ LAST_LOGIN_SETTING = "pop3.last-login"
 LANGUAGES = {"en": "English"}
 BLOB_CHUNK = 65536
 TOP_CHUNK = 8192
+"""TOP usually wants a few lines: read the body in small pieces."""
 ROW_BATCH = 100
 """RETR and TOP load the stored rows (header, blob name, size) of this many messages at
 once: a client downloading a maildrop asks for them in order, and one store read per
 message cost more than sending it."""
+READ_AHEAD_OCTETS = 4 * 2**20
+"""Once RETR runs through consecutive messages, the small ones among the next loaded rows
+(up to this many octets) are read in one store query (``Store.open_small_blobs``), where
+each read is a round trip to a database server (``Store.remote_reads``). On SQLite it
+cost more than the point reads it saves (the session waits for each group)."""
+SMALL_MESSAGE = 256 * 1024
 RECORD_AT = 500
 """Downloads recorded in memory before they are written even while commands keep coming."""
-"""TOP usually wants a few lines: read the body in small pieces."""
 
 
 # ---------------------------------------------------------------------------- actions
@@ -324,6 +330,9 @@ class Session:
         self.closed = False
         self._rows: dict[int, MessageRow] = {}
         """Rows loaded ahead for RETR and TOP, by message index (see ``ROW_BATCH``)."""
+        self._blobs: dict[int, BlobReader] = {}
+        """Small messages read ahead for RETR, by index (see ``READ_AHEAD_OCTETS``)."""
+        self._last_retr = -2
         self._downloaded: list[int] = []
         self._seen: list[int] = []
         """UIDs whose download time, and \\Seen, are still to be written (``_record``)."""
@@ -727,13 +736,33 @@ class Session:
         row = await self._row(msg, index)
         if isinstance(row, bytes):
             return [Send(row)]
-        reader = await self._open_blob(row.blob)
+        reader = await self._retr_reader(index, row)
         if reader is None:
             return [Send(_gone(msg))]
         if reader.size != row.size:
             log.warning("blob %s has %d octets, the index %d", row.blob, reader.size, row.size)
         body = Body(self._retr_chunks(reader, index), reader)
         return [Stream(ok(f"{reader.size} octets"), body)]
+
+    async def _retr_reader(self, index: int, row: MessageRow) -> BlobReader | None:
+        """The message's reader: read ahead with the next ones when the client is
+        downloading consecutive messages (the second RETR of a run starts it)."""
+        sequential, self._last_retr = index == self._last_retr + 1, index
+        reader = self._blobs.pop(index, None)
+        if reader is None and sequential and self.store.remote_reads:
+            ahead = [(index, row), *((i, r) for i, r in self._rows.items() if i > index)]
+            chosen: list[tuple[int, MessageRow]] = []
+            octets = 0
+            for i, candidate in ahead:
+                if candidate.size <= SMALL_MESSAGE:
+                    chosen.append((i, candidate))
+                    octets += candidate.size
+                    if octets >= READ_AHEAD_OCTETS:
+                        break
+            found = await self.store.open_small_blobs([r.blob for _, r in chosen])
+            self._blobs = {i: found[r.blob] for i, r in chosen if r.blob in found}
+            reader = self._blobs.pop(index, None)
+        return reader if reader is not None else await self._open_blob(row.blob)
 
     async def _retr_chunks(self, reader: BlobReader, index: int) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()

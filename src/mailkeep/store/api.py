@@ -246,6 +246,9 @@ class BlobReader(Protocol):
 
 class Store(Protocol):
     hub: Hub
+    remote_reads: bool
+    """Every read is a round trip to a database server: reading many small messages in
+    one query (``open_small_blobs``) pays even where the caller must wait for it."""
 
     async def close(self) -> None: ...
 

@@ -298,6 +298,7 @@ class PostgresBlobReader:
 class PostgresEngine:
     dialect = PostgresDialect()
     group_commit = False
+    remote_reads = True
 
     def __init__(self, url: str, pool: asyncpg.Pool, node: str) -> None:
         self.url = url

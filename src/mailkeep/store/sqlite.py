@@ -124,6 +124,7 @@ class SqliteDialect:
 class SqliteEngine:
     dialect = SqliteDialect()
     group_commit = True
+    remote_reads = False  # a point read on the event loop costs tens of microseconds
 
     def __init__(self, path: Path, blobs: FileBlobs, readers: int = 4) -> None:
         self.path = path

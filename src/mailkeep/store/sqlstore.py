@@ -80,6 +80,8 @@ class Engine(Protocol):
 
     group_commit: bool
     """Whether write transactions queued together commit together (``append_each``)."""
+    remote_reads: bool
+    """``Store.remote_reads``."""
 
     @property
     def dialect(self) -> Dialect: ...
@@ -122,6 +124,7 @@ class SqlStore:
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.hub = Hub()
+        self.remote_reads = engine.remote_reads
         self.clock = clock
         self._recent: dict[int, int] = {}
         self._known_uids: dict[int, sql.KnownUids] = {}
