@@ -81,6 +81,7 @@ from mailkeep.config import Config, Pop3Config
 from mailkeep.errors import MailkeepError, NotFound, TemporaryFailure
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.pop3 import commands as c
+from mailkeep.pop3.readahead import ReadAhead
 from mailkeep.pop3.retention import Kind, Policy, account_policy, server_policy
 from mailkeep.pop3.wire import (
     CRLF,
@@ -116,12 +117,6 @@ ROW_BATCH = 100
 """RETR and TOP load the stored rows (header, blob name, size) of this many messages at
 once: a client downloading a maildrop asks for them in order, and one store read per
 message cost more than sending it."""
-READ_AHEAD_OCTETS = 4 * 2**20
-"""Once RETR runs through consecutive messages, the small ones among the next loaded rows
-(up to this many octets) are read in one store query (``Store.open_small_blobs``), where
-each read is a round trip to a database server (``Store.remote_reads``). On SQLite it
-cost more than the point reads it saves (the session waits for each group)."""
-SMALL_MESSAGE = 256 * 1024
 RECORD_AT = 500
 """Downloads recorded in memory before they are written even while commands keep coming."""
 
@@ -330,8 +325,8 @@ class Session:
         self.closed = False
         self._rows: dict[int, MessageRow] = {}
         """Rows loaded ahead for RETR and TOP, by message index (see ``ROW_BATCH``)."""
-        self._blobs: dict[int, BlobReader] = {}
-        """Small messages read ahead for RETR, by index (see ``READ_AHEAD_OCTETS``)."""
+        self._ahead: ReadAhead | None = None
+        """Runs of RETR read ahead, where reads are remote (``pop3/readahead.py``)."""
         self._last_retr = -2
         self._downloaded: list[int] = []
         self._seen: list[int] = []
@@ -382,6 +377,8 @@ class Session:
             self._sasl = None
         self.closed = True
         try:
+            if self._ahead is not None:
+                await self._ahead.close()
             await self._record()
         finally:
             await self._lock.aclose()
@@ -636,6 +633,8 @@ class Session:
             return [Send(err(f"Cannot open the maildrop: {exc}", code))]
         drop = Maildrop(snapshot.mailbox, [r.uid for r in rows], [r.size for r in rows])
         self.maildrop = drop
+        if self.store.remote_reads:
+            self._ahead = ReadAhead(self.store, drop)
         self.account = account.address
         self.policy = account_policy(account, self.settings.pop3)
         self.state = State.TRANSACTION
@@ -694,10 +693,12 @@ class Session:
         self._drop().delete(found)
         return ok(f"Message {msg} deleted")
 
-    async def _row(self, msg: int, index: int) -> MessageRow | bytes:
-        """The stored header, blob and size of a message still in the store, or the
-        ``-ERR`` to answer (expunged meanwhile; UTF-8 header outside UTF-8 mode)."""
-        row = self._rows.pop(index, None)
+    async def _row(self, msg: int, index: int, row: MessageRow | None = None) -> MessageRow | bytes:
+        """The stored header, blob and size of a message still in the store (``row`` if
+        read already), or the ``-ERR`` to answer (expunged meanwhile; UTF-8 header
+        outside UTF-8 mode)."""
+        if row is None:
+            row = self._rows.pop(index, None)
         if row is None:
             row = await self._load_rows(index)
         if row is None:
@@ -733,36 +734,20 @@ class Session:
         index = self._find(msg)
         if isinstance(index, bytes):
             return [Send(index)]
-        row = await self._row(msg, index)
+        sequential, self._last_retr = index == self._last_retr + 1, index
+        ahead: tuple[MessageRow | None, BlobReader | None] = None, None
+        if sequential and self._ahead is not None:  # the second RETR of a run starts it
+            ahead = await self._ahead.take(index)
+        row = await self._row(msg, index, ahead[0])
         if isinstance(row, bytes):
             return [Send(row)]
-        reader = await self._retr_reader(index, row)
+        reader = ahead[1] if ahead[1] is not None else await self._open_blob(row.blob)
         if reader is None:
             return [Send(_gone(msg))]
         if reader.size != row.size:
             log.warning("blob %s has %d octets, the index %d", row.blob, reader.size, row.size)
         body = Body(self._retr_chunks(reader, index), reader)
         return [Stream(ok(f"{reader.size} octets"), body)]
-
-    async def _retr_reader(self, index: int, row: MessageRow) -> BlobReader | None:
-        """The message's reader: read ahead with the next ones when the client is
-        downloading consecutive messages (the second RETR of a run starts it)."""
-        sequential, self._last_retr = index == self._last_retr + 1, index
-        reader = self._blobs.pop(index, None)
-        if reader is None and sequential and self.store.remote_reads:
-            ahead = [(index, row), *((i, r) for i, r in self._rows.items() if i > index)]
-            chosen: list[tuple[int, MessageRow]] = []
-            octets = 0
-            for i, candidate in ahead:
-                if candidate.size <= SMALL_MESSAGE:
-                    chosen.append((i, candidate))
-                    octets += candidate.size
-                    if octets >= READ_AHEAD_OCTETS:
-                        break
-            found = await self.store.open_small_blobs([r.blob for _, r in chosen])
-            self._blobs = {i: found[r.blob] for i, r in chosen if r.blob in found}
-            reader = self._blobs.pop(index, None)
-        return reader if reader is not None else await self._open_blob(row.blob)
 
     async def _retr_chunks(self, reader: BlobReader, index: int) -> AsyncGenerator[bytes, None]:
         stuffer = DotStuffer()
