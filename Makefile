@@ -33,7 +33,8 @@ typecheck: $(BIN)/mailkeep
 pytest: $(BIN)/mailkeep
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-bench: $(BIN)/mailkeep
+# test-deps: Dovecot's packages and mbsync (isync) for the sync rows, on a fresh machine too.
+bench: $(BIN)/mailkeep test-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 fuzz: $(BIN)/mailkeep
