@@ -136,6 +136,11 @@ class Dialect(Protocol):
         """SQL true when the (already lowercased) column contains the parameter ``?``."""
         ...
 
+    def fulltext_plan(self, text: str) -> str | None:
+        """SQL to run in a search's transaction before a query looking for ``text``
+        through the full-text index, so that the planner uses the index; or None."""
+        ...
+
     def fts_match(self, column: str | None) -> str:
         """SQL condition on ``c.id`` (or ``m.content_id``, the same) true when the
         content's full-text ``column`` (``headers``, ``body``, or both for None) contains

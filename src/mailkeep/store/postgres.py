@@ -98,9 +98,14 @@ if TYPE_CHECKING:
 CHUNK = 256 * 1024
 """Bytes per stored blob chunk: a range read transfers at most one chunk more than asked."""
 CHANNEL = "mailkeep"
+ANALYZE_AFTER = 1000
+"""Messages appended through this node before it refreshes the planner's statistics
+(``PostgresEngine.appended``)."""
 _ATTEMPTS = 5
 _MIGRATION_LOCK = 0x6D6B_0001
 _MAILDROP_NAMESPACE = 0x6D61_696C << 32
+_TRIGRAM = re.compile(r"[^\W_]{3}")
+"""Three letters or digits: a needle with them has a trigram pg_trgm can look up."""
 _MAX_LEXEME = 2046
 _MAX_WORDS_BYTES = 900_000
 """A tsvector holds at most 1 MB; texts with more distinct words are left unindexed."""
@@ -167,6 +172,21 @@ class PostgresDialect:
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"
+
+    def fulltext_plan(self, text: str) -> str | None:
+        """The planner prices LIKE on a body at one operator, not at the detoasting of
+        every body it reads, and so prefers scanning every contents_text row (or its
+        primary key) to the trigram indexes: 40 ms against 3 for 5,000 messages, worse
+        as they grow. With plain scans off for the search's transaction, text is found
+        through its trigram indexes, or, in a small mailbox, by bitmap scans of the
+        mailbox's own rows. A needle without three letters or digits in a row has no
+        trigram to look up: the planner then chooses as it likes."""
+        if _TRIGRAM.search(fold(text)) is None:
+            return None
+        return (
+            "SELECT set_config('enable_seqscan', 'off', true),"
+            " set_config('enable_indexscan', 'off', true)"
+        )
 
     def fts_match(self, column: str | None) -> str:
         # One parameter, a text[]: {tsquery of whole words or NULL, LIKE pattern}. It is
@@ -309,6 +329,9 @@ class PostgresEngine:
         self._reconnect: asyncio.Task[None] | None = None
         self._closing = False
         self._last_turn: asyncio.Future[None] | None = None
+        self._appended = 0
+        self._analyze_after = ANALYZE_AFTER
+        self._analyzing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
@@ -475,6 +498,32 @@ class PostgresEngine:
     async def index_pending(self) -> None:
         """Nothing waits: contents_text is written with the message."""
 
+    # -- planner statistics
+
+    def appended(self, count: int) -> None:
+        """ANALYZE the message tables once they have grown by a tenth (and at least
+        ``ANALYZE_AFTER`` messages) since this node last did: autovacuum does the same
+        but looks only once a minute, and until then a mailbox filled just now is
+        planned as nearly empty (SEARCH BODY through every row instead of the
+        trigram index: 50 ms against 3 for 5,000 messages)."""
+        self._appended += count
+        if self._appended >= self._analyze_after and self._analyzing is None:
+            self._appended = 0
+            self._analyzing = asyncio.get_running_loop().create_task(self._analyze())
+
+    async def _analyze(self) -> None:
+        try:
+            async with self._pool.acquire() as connection:
+                await connection.execute("ANALYZE messages, contents, contents_text")
+                rows = await connection.fetchval(
+                    "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass"
+                )
+            self._analyze_after = max(ANALYZE_AFTER, int(rows or 0) // 10)
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            log.warning("could not refresh the planner's statistics: %s", exc)
+        finally:
+            self._analyzing = None
+
     async def put_blob(self, blob: str, data: bytes) -> None:
         chunks = [
             (blob, seq, data[offset : offset + CHUNK])
@@ -611,6 +660,10 @@ class PostgresEngine:
 
     async def close(self) -> None:
         self._closing = True
+        if self._analyzing is not None:
+            self._analyzing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._analyzing
         if self._reconnect is not None:
             self._reconnect.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -62,6 +62,7 @@ def search_tx(
     if settled and (yield from _index_pending(query, dialect)):
         return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
+    yield from _plan_for_fulltext(query, dialect)
     where, params = compile_query(query, dialect)
     source = _SOURCE
     if dialect.narrow_contents and set(_CONTENTS_COLUMN.findall(where)) <= _NARROW_COLUMNS:
@@ -89,6 +90,7 @@ def sort_tx(
     if settled and (yield from _index_pending(query, dialect)):
         return None
     query = yield from _answer_scans(mailbox_id, query, dialect)
+    yield from _plan_for_fulltext(query, dialect)
     where, params = compile_query(query, dialect)
     order = [f"{_SORT_EXPRESSIONS[key.key]}{' DESC' if key.reverse else ''}" for key in keys]
     uids: Sequence[int] = yield Column(
@@ -108,17 +110,28 @@ def _index_pending(query: q.Query, dialect: Dialect) -> Tx[bool]:
     return bool(row and row[0])
 
 
-def _uses_fulltext(node: q.Query, dialect: Dialect) -> bool:
+def _plan_for_fulltext(query: q.Query, dialect: Dialect) -> Tx[None]:
+    """What ``Dialect.fulltext_plan`` asks for, when every full-text needle agrees."""
+    plans = {dialect.fulltext_plan(text) for text in _fulltext_needles(query)}
+    if len(plans) == 1 and (plan := plans.pop()) is not None:
+        yield One(plan, ())
+
+
+def _fulltext_needles(node: q.Query) -> list[str]:
     match node:
-        case q.BodyContains(text=text) | q.TextContains(text=text):
-            return bool(text) and dialect.fts_param(None, text) is not None
+        case q.BodyContains(text=text) | q.TextContains(text=text) if text:
+            return [text]
         case q.Not(query=inner):
-            return _uses_fulltext(inner, dialect)
+            return _fulltext_needles(inner)
         case q.And(queries=queries):
-            return any(_uses_fulltext(part, dialect) for part in queries)
+            return [text for part in queries for text in _fulltext_needles(part)]
         case q.Or(left=left, right=right):
-            return _uses_fulltext(left, dialect) or _uses_fulltext(right, dialect)
-    return False
+            return _fulltext_needles(left) + _fulltext_needles(right)
+    return []
+
+
+def _uses_fulltext(query: q.Query, dialect: Dialect) -> bool:
+    return any(dialect.fts_param(None, text) is not None for text in _fulltext_needles(query))
 
 
 def compile_query(query: q.Query, dialect: Dialect) -> tuple[str, list[object]]:

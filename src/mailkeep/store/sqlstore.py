@@ -97,6 +97,10 @@ class Engine(Protocol):
         """Index what ``dialect.pending_index`` finds waiting."""
         ...
 
+    def appended(self, count: int) -> None:
+        """``count`` messages were added: the planner's statistics may be out of date."""
+        ...
+
     async def open_blob(self, blob: str) -> BlobReader: ...
     async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]: ...
     def maildrop_lock(self, account_id: int) -> AbstractAsyncContextManager[bool]: ...
@@ -329,6 +333,7 @@ class SqlStore:
             raise
         # Messages that arrive before any session looked are \Recent for the first one.
         self._recent.setdefault(mailbox_id, result.uids[0])
+        self.engine.appended(len(result.uids))
         self._publish([result.change])
         return result
 
