@@ -254,6 +254,14 @@ def _numeric(text: str) -> int | Decimal:
     return int(value) if value == value.to_integral_value() else value
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to undo when a pooled connection goes back to the pool: asyncpg's default
+    (unlock advisory locks, close cursors, UNLISTEN, RESET ALL) is one more round trip
+    per use, and pooled connections take none of those (the maildrop lock and LISTEN
+    have connections of their own; settings are transaction-local). An open
+    transaction is still rolled back by the pool before this runs."""
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text"
@@ -351,6 +359,7 @@ class PostgresEngine:
             max_size=max(1, pool_size),
             server_settings=settings,
             init=_init_connection,
+            reset=_keep_session,
         )
         engine = cls(url, pool, node)
         try:
