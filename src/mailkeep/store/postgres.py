@@ -539,23 +539,21 @@ class PostgresEngine:
             self._analyzing = None
 
     async def put_blob(self, blob: str, data: bytes) -> None:
-        chunks = [
-            (blob, seq, data[offset : offset + CHUNK])
-            for seq, offset in enumerate(range(0, max(len(data), 1), CHUNK))
-        ]
+        # One statement, so one round trip and its own transaction: the chunks are
+        # inserted only with the blobs row that this statement inserted.
+        chunks = [data[offset : offset + CHUNK] for offset in range(0, max(len(data), 1), CHUNK)]
         try:
-            async with self._pool.acquire() as connection, connection.transaction():
-                inserted = await connection.fetchrow(
-                    "INSERT INTO blobs (hash, size, chunk_size) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (hash) DO NOTHING RETURNING 1",
-                    blob,
-                    len(data),
-                    CHUNK,
-                )
-                if inserted is not None:
-                    await connection.executemany(
-                        "INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)", chunks
-                    )
+            await self._pool.execute(
+                "WITH new AS (INSERT INTO blobs (hash, size, chunk_size) VALUES ($1, $2, $3)"
+                " ON CONFLICT (hash) DO NOTHING RETURNING hash)"
+                " INSERT INTO blob_chunks (hash, seq, data)"
+                " SELECT new.hash, c.seq - 1, c.data"
+                " FROM new, unnest($4::bytea[]) WITH ORDINALITY AS c(data, seq)",
+                blob,
+                len(data),
+                CHUNK,
+                chunks,
+            )
         except asyncpg.exceptions.DiskFullError as exc:
             raise TemporaryFailure("the database disk is full; try again later") from exc
         except _UNAVAILABLE as exc:
