@@ -1253,6 +1253,24 @@ async def _blob_exists(store: SqlStore, blob: str) -> bool:
     return True
 
 
+async def test_expunging_many_messages_releases_every_content(store: SqlStore) -> None:
+    """More messages than one lookup of unreferenced contents takes (``_ID_BATCH``),
+    half of them with a copy elsewhere that keeps their contents."""
+    account, inbox = await setup_inbox(store)
+    archive = await mailbox(store, account, "Archive")
+    count = 1100
+    await store.append(inbox.id, [msg(f"note {i}", f"Body {i}\r\n") for i in range(count)])
+    kept = list(range(2, count + 1, 2))
+    await store.copy(inbox.id, kept, archive.id)
+    await store.remove(inbox.id, list(range(1, count + 1)))
+    collected = 0
+    while found := await store.collect_garbage():  # it collects a batch at a time
+        collected += found
+    assert collected == count - len(kept)
+    rows = await store.fetch(archive.id, list(range(1, len(kept) + 1)), FetchField.BLOB)
+    assert [await _blob_exists(store, row.blob) for row in rows] == [True] * len(kept)
+
+
 async def test_garbage_collection_keeps_referenced_blobs(store: SqlStore) -> None:
     account, inbox = await setup_inbox(store)
     archive = await mailbox(store, account, "Archive")

@@ -277,6 +277,8 @@ def _add_usage(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]:
 # ---------------------------------------------------------------------------- mailboxes
 
 _MAILBOX = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
+_ID_BATCH = 500
+"""Ids per ``IN (...)`` list: well under both backends' limits on parameters."""
 
 
 def _mailbox(row: Row) -> Mailbox:
@@ -657,8 +659,20 @@ def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
 
 def drop_unreferenced(now: int, content_ids: Iterable[int]) -> Tx[None]:
     """Contents of ``content_ids`` with no reference left go to ``garbage`` (their blob
-    and index rows are collected later)."""
-    ids = [(cid,) for cid in content_ids]
+    and index rows are collected later). Those are looked up first: an expunge of copies
+    releases none, and three statements per content cost PostgreSQL 8 ms per 500."""
+    candidates = list(content_ids)
+    ids: list[tuple[int]] = []
+    for start in range(0, len(candidates), _ID_BATCH):
+        part = candidates[start : start + _ID_BATCH]
+        rows = yield All(
+            "SELECT content_id FROM content_refs"
+            f" WHERE refs <= 0 AND content_id IN ({', '.join('?' * len(part))})",
+            tuple(part),
+        )
+        ids += [(int(row[0]),) for row in rows]
+    if not ids:
+        return
     yield Many(
         "INSERT INTO garbage (content_id, blob, since) SELECT c.id, c.blob, ? FROM contents c"
         " JOIN content_refs r ON r.content_id = c.id WHERE c.id = ? AND r.refs <= 0",
