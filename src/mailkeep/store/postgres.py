@@ -533,7 +533,7 @@ class PostgresEngine:
                     "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass"
                 )
             self._analyze_after = max(ANALYZE_AFTER, int(rows or 0) // 10)
-        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+        except Exception as exc:  # best effort: autovacuum will do it in a minute
             log.warning("could not refresh the planner's statistics: %s", exc)
         finally:
             self._analyzing = None

@@ -277,8 +277,6 @@ def _add_usage(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]:
 # ---------------------------------------------------------------------------- mailboxes
 
 _MAILBOX = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
-_ID_BATCH = 500
-"""Ids per ``IN (...)`` list: well under both backends' limits on parameters."""
 
 
 def _mailbox(row: Row) -> Mailbox:
@@ -641,6 +639,10 @@ _INSERT_MESSAGE = (
     " internaldate_tz, savedate, size, content_id, thread_id)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+_ID_BATCH = 500
+"""Ids per ``IN (...)`` list: well under both backends' limits on parameters."""
 
 
 def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
