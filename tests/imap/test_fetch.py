@@ -3,6 +3,7 @@ for the MIME corpus of ``tests/mail`` (read-only), BINARY, implicit \\Seen, stre
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -19,7 +20,7 @@ from mailkeep.mail.structure import (
     header_fields,
     section_range,
 )
-from mailkeep.store.api import Account
+from mailkeep.store.api import Account, BlobReader
 from mailkeep.store.sqlstore import SqlStore
 
 from .conftest import deliver, message
@@ -395,15 +396,38 @@ async def test_large_message_is_streamed(alice: Client, store: SqlStore, account
     )
 
 
+@pytest.mark.parametrize("remote", [False, True])
 async def test_download_reads_small_messages_ahead_in_groups(
-    alice: Client, store: SqlStore, account: Account, monkeypatch: pytest.MonkeyPatch
+    alice: Client,
+    store: SqlStore,
+    account: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    remote: bool,
 ) -> None:
-    """A download reads small messages ahead a group at a time (``open_small_blobs``); with
-    groups of a few messages, large messages among them and one body stored twice, every
-    message still answers with its own octets, in order, and is marked seen."""
+    """A download reads small messages ahead a group at a time (``open_small_blobs``), one
+    group ahead, or several where reads are remote; with groups of a few messages, large
+    messages among them and one body stored twice, every message still answers with its
+    own octets, in order, and is marked seen."""
     from mailkeep.imap.handlers import fetch
 
     monkeypatch.setattr(fetch, "PRELOAD_OCTETS", 400)
+    monkeypatch.setattr(fetch, "REMOTE_PRELOAD_OCTETS", 200)
+    monkeypatch.setattr(store, "remote_reads", remote)
+    groups: list[int] = []
+    in_flight = [0, 0]  # now, most
+    open_small_blobs = store.open_small_blobs
+
+    async def counted(blobs: list[str]) -> dict[str, BlobReader]:
+        groups.append(len(blobs))
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        try:
+            await asyncio.sleep(0.01)  # a slow store: the groups ahead are asked for meanwhile
+            return await open_small_blobs(blobs)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(store, "open_small_blobs", counted)
     raws = [message(f"m{i}", f"body {i}\r\n" * (i * 7 + 1)) for i in range(9)]
     raws[4] = message("large", "z" * 76 + "\r\n" * 4000)  # above SMALL_BLOB: opened itself
     raws[7] = raws[2]  # the same body twice: one blob
@@ -419,6 +443,8 @@ async def test_download_reads_small_messages_ahead_in_groups(
             % (i, len(raw), raw, text)
         )
     assert responses == expected
+    assert len(groups) > (fetch.REMOTE_PRELOAD_DEPTH if remote else 1)
+    assert in_flight[1] == (fetch.REMOTE_PRELOAD_DEPTH if remote else 1)
 
 
 @pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "7bit"])

@@ -17,6 +17,7 @@ Dovecot does, RFC 2180 4.1.2); by UID it is simply gone.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
@@ -44,6 +45,12 @@ BATCH = 500
 PRELOAD_OCTETS = 4 * 2**20
 """Small messages a download reads ahead per store query; two such groups at most are held
 (the one being sent and the next)."""
+REMOTE_PRELOAD_OCTETS = 2**20
+REMOTE_PRELOAD_DEPTH = 4
+"""Where every read is a round trip to a database server (``Store.remote_reads``): groups
+of 1 MiB, four in flight, so that the server keeps reading while the session sends
+(PostgreSQL, 5,000 messages: 300 -> 360 MB/s, less CPU). On SQLite one group of 4 MiB
+ahead stays cheaper (890 against 840 MB/s)."""
 SMALL_BLOB = 256 * 1024
 """Larger messages are opened one at a time and streamed (``sections``)."""
 
@@ -389,8 +396,8 @@ async def _send(
     await session.send_chunks(out.chunks())
 
 
-def _preload_groups(rows: list[MessageRow]) -> list[list[MessageRow]]:
-    """The rows in runs whose small messages come to about ``PRELOAD_OCTETS``."""
+def _preload_groups(rows: list[MessageRow], size: int) -> list[list[MessageRow]]:
+    """The rows in runs whose small messages come to about ``size`` octets."""
     groups: list[list[MessageRow]] = []
     group: list[MessageRow] = []
     octets = 0
@@ -398,7 +405,7 @@ def _preload_groups(rows: list[MessageRow]) -> list[list[MessageRow]]:
         group.append(row)
         if row.size <= SMALL_BLOB:
             octets += row.size
-        if octets >= PRELOAD_OCTETS:
+        if octets >= size:
             groups.append(group)
             group, octets = [], 0
     if group:
@@ -410,8 +417,8 @@ async def _with_readers(
     store: Store, rows: list[MessageRow], preload: bool
 ) -> AsyncGenerator[tuple[MessageRow, BlobReader | None], None]:
     """Each row, with its blob's reader when the store read it ahead: the small messages
-    of a group in one query (``Store.open_small_blobs``), the next group's query running
-    while this group is sent. A row without one opens its blob itself."""
+    of a group in one query (``Store.open_small_blobs``), the next groups' queries
+    running while this group is sent. A row without one opens its blob itself."""
     if not preload or not rows:
         for row in rows:
             yield row, None
@@ -421,18 +428,22 @@ async def _with_readers(
         small = [row.blob for row in group if row.size <= SMALL_BLOB]
         return asyncio.ensure_future(store.open_small_blobs(small))
 
-    groups = _preload_groups(rows)
-    ahead = load(groups[0])
+    if store.remote_reads:
+        groups, depth = _preload_groups(rows, REMOTE_PRELOAD_OCTETS), REMOTE_PRELOAD_DEPTH
+    else:
+        groups, depth = _preload_groups(rows, PRELOAD_OCTETS), 1
+    ahead = collections.deque(load(group) for group in groups[:depth])
     try:
         for i, group in enumerate(groups):
-            readers = await ahead
-            if i + 1 < len(groups):
-                ahead = load(groups[i + 1])
+            readers = await ahead.popleft()
+            if i + depth < len(groups):
+                ahead.append(load(groups[i + depth]))
             for row in group:
                 yield row, readers.get(row.blob)
     finally:
-        if not ahead.cancel() and not ahead.cancelled():
-            ahead.exception()  # seen here, so that a failure after ours is not logged as lost
+        for future in ahead:
+            if not future.cancel() and not future.cancelled():
+                future.exception()  # seen here: a failure after ours is not logged as lost
 
 
 def _render_simple(
