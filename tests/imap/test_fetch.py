@@ -412,6 +412,7 @@ async def test_download_reads_small_messages_ahead_in_groups(
 
     monkeypatch.setattr(fetch, "PRELOAD_OCTETS", 400)
     monkeypatch.setattr(fetch, "REMOTE_PRELOAD_OCTETS", 200)
+    monkeypatch.setattr(fetch, "SMALL_BLOB", 4000)
     monkeypatch.setattr(store, "remote_reads", remote)
     groups: list[int] = []
     in_flight = [0, 0]  # now, most

@@ -17,7 +17,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailkeep.store.api import BlobReader, FetchField, MessageRow, Store
+from mailkeep.store.api import SMALL_BLOB, BlobReader, FetchField, MessageRow, Store
 
 if TYPE_CHECKING:
     from mailkeep.pop3.session import Maildrop
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 GROUP_OCTETS = 4 * 2**20
 GROUP_MESSAGES = 1000
 """At most this many messages in a group, however small."""
-SMALL_MESSAGE = 256 * 1024
-"""Larger messages are not read whole: RETR streams them from the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +54,7 @@ async def read_group(store: Store, drop: Maildrop, start: int) -> Group:
     found = await store.fetch(drop.mailbox_id, [drop.uids[i] for i in indexes], fields)
     by_uid = {row.uid: row for row in found}
     rows = {i: by_uid[drop.uids[i]] for i in indexes if drop.uids[i] in by_uid}
-    small = {i: row for i, row in rows.items() if row.size <= SMALL_MESSAGE}
+    small = {i: row for i, row in rows.items() if row.size <= SMALL_BLOB}
     readers = await store.open_small_blobs([row.blob for row in small.values()])
     blobs = {i: readers[row.blob] for i, row in small.items() if row.blob in readers}
     return Group(start, end, rows, blobs)

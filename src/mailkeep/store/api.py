@@ -231,6 +231,10 @@ class FlagResult:
 
 # ---------------------------------------------------------------------------- interface
 
+SMALL_BLOB = 256 * 1024
+"""Messages up to this size are worth reading whole ahead of use, many per query
+(``Store.open_small_blobs``); larger ones are streamed from ``Store.open_blob``."""
+
 
 class BlobReader(Protocol):
     """Random access to one stored message's raw bytes."""

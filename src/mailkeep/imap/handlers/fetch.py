@@ -36,7 +36,7 @@ from mailkeep.imap.selected import SelectedMailbox, Spans
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.headers import header_selector
 from mailkeep.store import query as q
-from mailkeep.store.api import BlobReader, FetchField, FlagMode, MessageRow, Store
+from mailkeep.store.api import SMALL_BLOB, BlobReader, FetchField, FlagMode, MessageRow, Store
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
@@ -51,8 +51,6 @@ REMOTE_PRELOAD_DEPTH = 4
 of 1 MiB, four in flight, so that the server keeps reading while the session sends
 (PostgreSQL, 5,000 messages: 300 -> 360 MB/s, less CPU). On SQLite one group of 4 MiB
 ahead stays cheaper (890 against 840 MB/s)."""
-SMALL_BLOB = 256 * 1024
-"""Larger messages are opened one at a time and streamed (``sections``)."""
 
 Render = Callable[["Session", Message, responses.FetchResponse], Awaitable[None]]
 Value = Callable[["Session", MessageRow], bytes]
