@@ -87,8 +87,8 @@ class ReadAhead:
                 group = await task
                 if index in group:
                     return group
-            else:  # the client went back: that read is not wanted
-                _discard(task)
+            elif not task.cancel() and not task.cancelled():  # the client went back
+                task.exception()  # seen here: a failed read nobody wants is no error
         return await read_group(self._store, self._drop, index)
 
     async def close(self) -> None:
@@ -97,11 +97,3 @@ class ReadAhead:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-def _discard(task: asyncio.Task[Group]) -> None:
-    if task.done():
-        if not task.cancelled():
-            task.exception()  # retrieved: a failed read that nobody wants is no error
-    else:
-        task.cancel()
