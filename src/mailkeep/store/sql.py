@@ -110,17 +110,32 @@ def parse_object_id(value: str, prefix: str) -> int | None:
 
 # ---------------------------------------------------------------------------- accounts
 
-_ACCOUNT = "id, address, quota_bytes, quota_messages, used_bytes, used_messages"
+_ACCOUNT_COLUMNS = (
+    "a.id, a.address, a.quota_bytes, a.quota_messages, a.used_bytes, a.used_messages,"
+    " s.key, s.value"
+)
+_SETTINGS_JOIN = "LEFT JOIN account_settings s ON s.account_id = a.id"
+"""An account is read with its settings in one statement (one round trip, not two): a
+row per setting, or one with NULLs for an account without any; ``_accounts`` folds them."""
 
 
-def _settings(account_id: int) -> Tx[dict[str, str]]:
-    rows = yield All("SELECT key, value FROM account_settings WHERE account_id = ?", (account_id,))
-    return dict(rows)
-
-
-def _account(row: Row) -> Tx[Account]:
-    settings = yield from _settings(row[0])
-    return Account(row[0], row[1], row[2], row[3], row[4], row[5], settings)
+def _accounts(rows: Sequence[Row], offset: int = 0) -> list[Account]:
+    """Accounts from rows holding ``_ACCOUNT_COLUMNS`` from ``offset`` on, in
+    the order of their first row."""
+    accounts: dict[int, Account] = {}
+    for row in rows:
+        account_id, key = row[offset], row[offset + 6]
+        account = accounts.get(account_id)
+        if account is None:
+            address, quota_bytes, quota_messages, used_bytes, used_messages = (
+                row[offset + i] for i in range(1, 6)
+            )
+            account = accounts[account_id] = Account(
+                account_id, address, quota_bytes, quota_messages, used_bytes, used_messages
+            )
+        if key is not None:
+            account.settings[key] = row[offset + 7]
+    return list(accounts.values())
 
 
 def normalize_address(address: str) -> str:
@@ -162,27 +177,26 @@ def create_account_tx(
 
 
 def get_account_tx(address: str) -> Tx[Account | None]:
-    row = yield One(
-        f"SELECT {_ACCOUNT} FROM accounts WHERE address = ?", (address.strip().lower(),)
+    rows = yield All(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a {_SETTINGS_JOIN} WHERE a.address = ?",
+        (address.strip().lower(),),
     )
-    if row is None:
-        return None
-    return (yield from _account(row))
+    return next(iter(_accounts(rows)), None)
 
 
 def get_account_by_id_tx(account_id: int) -> Tx[Account | None]:
-    row = yield One(f"SELECT {_ACCOUNT} FROM accounts WHERE id = ?", (account_id,))
-    if row is None:
-        return None
-    return (yield from _account(row))
+    rows = yield All(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a {_SETTINGS_JOIN} WHERE a.id = ?",
+        (account_id,),
+    )
+    return next(iter(_accounts(rows)), None)
 
 
 def list_accounts_tx() -> Tx[list[Account]]:
-    rows = yield All(f"SELECT {_ACCOUNT} FROM accounts ORDER BY address")
-    accounts = []
-    for row in rows:
-        accounts.append((yield from _account(row)))
-    return accounts
+    rows = yield All(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a {_SETTINGS_JOIN} ORDER BY a.address"
+    )
+    return _accounts(rows)
 
 
 @replayable
@@ -251,7 +265,40 @@ def _check_quota(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]
     )
     if row is None:
         raise NotFound("no such account")
-    quota_bytes, quota_messages, used_bytes, used_messages = row
+    _refuse_over_quota(row[0], row[1], row[2], row[3], add_bytes, add_messages)
+
+
+def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: bool) -> Tx[None]:
+    """Add to the account's usage and, with ``check_quota``, refuse what then exceeds its
+    quota (the caller's transaction is rolled back): one statement for what
+    ``_check_quota`` and ``_add_usage`` do in two, with the same row lock."""
+    row = yield One(
+        "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
+        " WHERE id = ? RETURNING quota_bytes, quota_messages, used_bytes, used_messages",
+        (add_bytes, add_messages, account_id),
+    )
+    if row is None:
+        raise NotFound("no such account")
+    if check_quota:
+        quota_bytes, quota_messages, used_bytes, used_messages = row
+        _refuse_over_quota(
+            quota_bytes,
+            quota_messages,
+            used_bytes - add_bytes,
+            used_messages - add_messages,
+            add_bytes,
+            add_messages,
+        )
+
+
+def _refuse_over_quota(
+    quota_bytes: int | None,
+    quota_messages: int | None,
+    used_bytes: int,
+    used_messages: int,
+    add_bytes: int,
+    add_messages: int,
+) -> None:
     if quota_bytes is not None and add_bytes > 0 and used_bytes + add_bytes > quota_bytes:
         raise QuotaExceeded(
             f"mailbox is full: {used_bytes + add_bytes} octets would exceed the quota of"
@@ -277,6 +324,7 @@ def _add_usage(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]:
 # ---------------------------------------------------------------------------- mailboxes
 
 _MAILBOX = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use"
+_MAILBOX_B = ", ".join(f"b.{column}" for column in _MAILBOX.split(", "))
 
 
 def _mailbox(row: Row) -> Mailbox:
@@ -311,12 +359,17 @@ def get_mailbox_by_id_tx(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox |
 
 
 def mailbox_owner_tx(mailbox_id: int) -> Tx[tuple[Mailbox | None, Account | None]]:
-    """A mailbox and the account owning it, in one read (append's quota precheck)."""
-    mailbox = yield from get_mailbox_by_id_tx(mailbox_id)
-    if mailbox is None:
+    """A mailbox and the account owning it, in one statement (append's quota precheck)."""
+    rows = yield All(
+        f"SELECT {_MAILBOX_B}, {_ACCOUNT_COLUMNS} FROM mailboxes b"
+        f" LEFT JOIN accounts a ON a.id = b.account_id {_SETTINGS_JOIN} WHERE b.id = ?",
+        (mailbox_id,),
+    )
+    if not rows:
         return None, None
-    account = yield from get_account_by_id_tx(mailbox.account_id)
-    return mailbox, account
+    width = _MAILBOX.count(",") + 1
+    owner = _accounts(rows, width) if rows[0][width] is not None else [None]
+    return _mailbox(rows[0]), owner[0]
 
 
 def _require_mailbox(mailbox_id: int, *, lock: bool = False) -> Tx[Mailbox]:
@@ -509,6 +562,24 @@ def _bump(mailbox: Mailbox, uidnext: int | None = None) -> Tx[int]:
     return modseq
 
 
+def _claim_uids(mailbox_id: int, count: int) -> Tx[Mailbox]:
+    """Take ``count`` UIDs and the next MODSEQ of the mailbox; returns it as it was
+    before. One statement, which holds the mailbox's row until commit (concurrent
+    appends queue instead of taking the same UIDs), where a locking read and an
+    update would be two round trips."""
+    row = yield One(
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1"
+        f" WHERE id = ? RETURNING {_MAILBOX}",
+        (count, mailbox_id),
+    )
+    if row is None:
+        raise NotFound("mailbox does not exist (it may have been deleted)")
+    after = _mailbox(row)
+    return dataclasses.replace(
+        after, uidnext=after.uidnext - count, highestmodseq=after.highestmodseq - 1
+    )
+
+
 def _content_for(item: Prepared) -> Tx[int]:
     """The contents row for the blob (one per distinct message), created on first use."""
     # Locked, so that an expunge elsewhere cannot drop the last reference meanwhile.
@@ -583,12 +654,11 @@ def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
 def append_tx(
     mailbox_id: int, items: Sequence[Prepared], check_quota: bool, now: int
 ) -> Tx[AppendResult]:
-    mailbox = yield from _require_mailbox(mailbox_id, lock=True)
+    mailbox = yield from _claim_uids(mailbox_id, len(items))
     total = sum(item.parsed.size for item in items)
-    if check_quota:
-        yield from _check_quota(mailbox.account_id, total, len(items))
+    yield from _charge(mailbox.account_id, total, len(items), check_quota)
     uid = mailbox.uidnext
-    modseq = yield from _bump(mailbox, uid + len(items))
+    modseq = mailbox.highestmodseq + 1
     states = []
     rows = []
     for item in items:
@@ -613,7 +683,6 @@ def append_tx(
         states.append(MessageState(uid, modseq, item.flags, keywords))
         uid += 1
     yield Many(_INSERT_MESSAGE, rows)
-    yield from _add_usage(mailbox.account_id, total, len(items))
     change = ChangeSet(
         mailbox.account_id,
         mailbox_id,
