@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-STREAM_LIMIT = 1 << 24
+STREAM_LIMIT = 1 << 28
+"""The longest stretch without ``.CRLF`` that ``_multiline`` can read in one piece: a
+UIDL or LIST of a 1,000,000-message maildrop is one such stretch of about 20 MB."""
 _WINDOW = 64  # pipelined commands in flight
 
 

@@ -93,6 +93,23 @@ class LimitsConfig:
     smtp_timeout: int = 300
     max_mime_parts: int = 10000
     max_mime_depth: int = 50
+    fetch_cache: str | int = "256M"
+    """Memory for rendered FETCH items that never change (``imap.fetchcache``): about
+    500 octets per message and item set (BODYSTRUCTURE; a message list's header fields)
+    that clients fetch for whole folders; "0" turns it off."""
+
+    def __post_init__(self) -> None:
+        self.fetch_cache_octets  # noqa: B018 - a bad size is refused when the file is read
+
+    @property
+    def fetch_cache_octets(self) -> int:
+        try:
+            octets = parse_size(self.fetch_cache)
+        except ConfigError as exc:
+            raise ConfigError(f"[limits] fetch_cache: {exc}") from None
+        if octets is None:  # "none" would read as "no limit"
+            raise ConfigError("[limits] fetch_cache must be a size (256M, or 0 for none)")
+        return octets
 
 
 @dataclass(frozen=True)
@@ -278,6 +295,7 @@ DEFAULT_CONFIG_TOML = """\
 # smtp_timeout = 300
 # max_mime_parts = 10000
 # max_mime_depth = 50
+# fetch_cache = "256M"               # FETCH items kept in memory, ~500 B per message and item set
 
 [auth]
 # allow_plaintext = false            # passwords over unencrypted non-loopback connections

@@ -51,6 +51,19 @@ def test_wrong_type_is_an_error(tmp_path: Path) -> None:
         load(tmp_path)
 
 
+@pytest.mark.parametrize(("value", "octets"), [('"1G"', 2**30), ("0", 0), ('"64M"', 2**26)])
+def test_fetch_cache_size(tmp_path: Path, value: str, octets: int) -> None:
+    (tmp_path / "mailkeep.toml").write_text(f"[limits]\nfetch_cache = {value}\n")
+    assert load(tmp_path).limits.fetch_cache_octets == octets
+
+
+@pytest.mark.parametrize("value", ['"lots"', '"none"', '"-1M"'])
+def test_fetch_cache_must_be_a_size(tmp_path: Path, value: str) -> None:
+    (tmp_path / "mailkeep.toml").write_text(f"[limits]\nfetch_cache = {value}\n")
+    with pytest.raises(ConfigError, match=r"\[limits\] fetch_cache"):
+        load(tmp_path)
+
+
 def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "mailkeep.toml").write_text("[limits\n")
     with pytest.raises(ConfigError, match=r"mailkeep\.toml"):

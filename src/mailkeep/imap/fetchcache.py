@@ -8,43 +8,76 @@ rendered items of such a FETCH are kept per (mailbox, UIDVALIDITY, items, UID) a
 repeated FETCH answers without the store, as Dovecot's index cache keeps the fields its
 clients ask for. Flags and MODSEQ change, so a FETCH naming them is never cached.
 
-One cache per server (``Services``), least recently used out first, bounded in octets.
+One cache per server (``Services``), bounded in octets (``[limits] fetch_cache``). Entries
+are kept in segments, one per (mailbox, UIDVALIDITY, items): a dictionary by UID, about
+110 octets per entry besides the data, where entries keyed by tuples in one ordered
+dictionary cost about 250. The least recently used segment goes first. A segment that
+alone would outgrow the budget keeps what it holds and takes no more: a whole-folder
+FETCH of a folder larger than the cache then finds that part again, where dropping the
+oldest entry for every new one would leave nothing to find (a FETCH in UID order always
+asks next for what was dropped longest ago).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
-BUDGET = 64 * 2**20
-"""Octets of cached responses, counting a fixed overhead per entry."""
-_ENTRY_OVERHEAD = 256
-"""Dictionary slot, key tuple, UID and bytes object headers of one entry, roughly."""
+BUDGET = 256 * 2**20
+"""Default octets of cached responses, counting a fixed overhead per entry."""
+_ENTRY_OVERHEAD = 112
+"""Dictionary slot, UID and bytes object headers of one entry, roughly."""
+_EMPTY: Mapping[int, bytes] = {}
 
 
 class FetchCache:
     def __init__(self, budget: int = BUDGET) -> None:
         self._budget = budget
         self._used = 0
-        self._entries: OrderedDict[tuple[Hashable, int], bytes] = OrderedDict()
+        self._segments: OrderedDict[Hashable, dict[int, bytes]] = OrderedDict()
+        self._octets: dict[Hashable, int] = {}
 
-    def get(self, key: Hashable, uid: int) -> bytes | None:
-        entry = (key, uid)
-        found = self._entries.get(entry)
-        if found is not None:
-            self._entries.move_to_end(entry)
+    def segment(self, key: Hashable) -> Mapping[int, bytes]:
+        """The entries kept for ``key`` by UID, marked as just used; a FETCH looks up a
+        batch of UIDs in it."""
+        found = self._segments.get(key)
+        if found is None:
+            return _EMPTY
+        self._segments.move_to_end(key)
         return found
 
+    def get(self, key: Hashable, uid: int) -> bytes | None:
+        return self.segment(key).get(uid)
+
     def put(self, key: Hashable, uid: int, items: bytes) -> None:
-        entry = (key, uid)
-        old = self._entries.pop(entry, None)
+        size = len(items) + _ENTRY_OVERHEAD
+        if size > self._budget:
+            return
+        segment = self._segments.get(key)
+        if segment is None:
+            segment = self._segments[key] = {}
+            self._octets[key] = 0
+        self._segments.move_to_end(key)
+        old = segment.pop(uid, None)
         if old is not None:
-            self._used -= len(old) + _ENTRY_OVERHEAD
-        self._entries[entry] = items
-        self._used += len(items) + _ENTRY_OVERHEAD
-        while self._used > self._budget and self._entries:
-            _, dropped = self._entries.popitem(last=False)
-            self._used -= len(dropped) + _ENTRY_OVERHEAD
+            self._count(key, -(len(old) + _ENTRY_OVERHEAD))
+        while self._used + size > self._budget:
+            oldest = next(iter(self._segments))
+            if oldest == key:
+                break  # only this segment is left: it keeps what it has
+            del self._segments[oldest]
+            self._used -= self._octets.pop(oldest)
+        if self._used + size > self._budget:
+            if not segment:
+                del self._segments[key]
+                del self._octets[key]
+            return
+        segment[uid] = items
+        self._count(key, size)
+
+    def _count(self, key: Hashable, octets: int) -> None:
+        self._octets[key] += octets
+        self._used += octets
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(map(len, self._segments.values()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailkeep.imap import responses
+from mailkeep.imap.fetchcache import FetchCache
 from mailkeep.imap.session import Services, Session
 from mailkeep.net.listeners import Connection, Handler
 
@@ -21,6 +22,7 @@ def services(app: App) -> Services:
         hostname=app.config.hostname,
         admins=frozenset(address.lower() for address in app.config.admins),
         parser=app.delivery.parser,
+        fetch_cache=FetchCache(app.config.limits.fetch_cache_octets),
     )
 
 

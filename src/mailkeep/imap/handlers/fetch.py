@@ -476,7 +476,8 @@ async def _render_cached(
     selected = selected_mailbox(session)
     key = (selected.id, selected.uidvalidity, plan.signature)
     cache = session.services.fetch_cache
-    found = [None if selected.is_expunged(uid) else cache.get(key, uid) for uid in uids]
+    kept = cache.segment(key)
+    found = [None if selected.is_expunged(uid) else kept.get(uid) for uid in uids]
     misses = [uid for uid, items in zip(uids, found, strict=True) if items is None]
     if misses:
         rows = {r.uid: r for r in await session.store.fetch(selected.id, misses, plan.fields)}
