@@ -100,7 +100,12 @@ def test_every_limit_is_documented_with_its_default(section: str, cls: type[obje
         assert item.name in documented, f"[{section}] {item.name} is not in the default config"
         value = documented[item.name]
         expected = item.default
-        shown = str(expected).lower() if isinstance(expected, bool) else str(expected)
+        if isinstance(expected, bool):
+            shown = str(expected).lower()
+        elif isinstance(expected, str):
+            shown = f'"{expected}"'
+        else:
+            shown = str(expected)
         assert value == shown, f"[{section}] {item.name}: documented {value}, default {shown}"
 
 
