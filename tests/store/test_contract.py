@@ -149,6 +149,23 @@ async def test_settings_are_set_replaced_and_removed(store: SqlStore) -> None:
     assert found.settings == {"lang": "sk"}
 
 
+async def test_accounts_are_listed_with_their_settings(store: SqlStore) -> None:
+    # One statement reads accounts and settings (a row per setting): each account gets
+    # its own, and one without any gets none.
+    alice = await make_account(store)
+    await make_account(store, "bob@example.org")
+    carol = await make_account(store, "carol@example.org")
+    await store.set_account_setting(carol.id, "lang", "sk")
+    await store.set_account_setting(alice.id, "lang", "pl")
+    await store.set_account_setting(alice.id, "pop3.leave", "7d")
+    listed = [(a.address, a.settings) for a in await store.list_accounts()]
+    assert listed == [
+        ("alice@example.org", {"lang": "pl", "pop3.leave": "7d"}),
+        ("bob@example.org", {}),
+        ("carol@example.org", {"lang": "sk"}),
+    ]
+
+
 async def test_delete_account_removes_its_mail_and_usage(store: SqlStore) -> None:
     account, inbox = await setup_inbox(store)
     other = await make_account(store, "bob@example.org")
