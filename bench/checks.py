@@ -97,11 +97,14 @@ async def pop3_checks(endpoints: Endpoints, corpus: Corpus, download: bool = Tru
             f"{len(listing)} messages, {len(uids)} distinct UIDs",
         )
     ]
-    errors: list[str] = []
-    seen: set[int] = set()
-    verify = _verifier(corpus, errors, seen)
-    await client.many([b"RETR %d" % n for n, _ in listing], lambda _, body: verify(unstuff(body)))
-    out.append(_summary("pop3-retr", corpus, errors, seen))
+    if download:
+        errors: list[str] = []
+        seen: set[int] = set()
+        verify = _verifier(corpus, errors, seen)
+        await client.many(
+            [b"RETR %d" % n for n, _ in listing], lambda _, body: verify(unstuff(body))
+        )
+        out.append(_summary("pop3-retr", corpus, errors, seen))
     await client.quit()
     return out
 
