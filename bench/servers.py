@@ -224,9 +224,9 @@ _LISTENER_RE = re.compile(r"^\s+(imap|pop3|lmtp)\s+[\d.]+:(\d+)\s*$", re.MULTILI
 # Raised so that 10,000 IDLE connections and 20 mixed clients from 127.0.0.1 are accepted
 # (the defaults protect a real server against one abusive address).
 MAILKEEP_OVERRIDES: dict[str, dict[str, Any]] = {
-    # 10,000 IDLE sessions from one address; the FETCH cache sized for the
-    # 1,000,000-message mailbox, as Dovecot's address space is (``BULK_VSZ_LIMIT``): with
-    # the default 256 MB its BODYSTRUCTUREs and header fields do not fit (README, "IMAP").
+    # The FETCH cache sized for the 1,000,000-message mailbox, as Dovecot's address space
+    # is (``BULK_VSZ_LIMIT``): with the default 256 MB its BODYSTRUCTUREs and header
+    # fields do not fit (README, "IMAP").
     "limits": {
         "connections_per_address": 20_000,
         "connections_total": 30_000,
