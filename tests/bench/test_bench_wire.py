@@ -70,6 +70,45 @@ async def test_imap_literals_are_framed_and_counted() -> None:
     assert client.bytes_in == len(wire)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64])
+async def test_imap_responses_are_framed_across_any_read_boundary(chunk: int) -> None:
+    literal = b"a}\r\n{3}\r\nxyz"  # looks like framing itself
+    wire = (
+        b"* 1 FETCH (BODY[] {%d}\r\n%s BODY[1] {0}\r\n)\r\n" % (len(literal), literal)
+        + b"* 2 FETCH (X {1})\r\n"  # not an announcement: it does not end the line
+        + b"* 3 FETCH (Y {2}\r\nzz)\r\nB1 OK done\r\n"
+    )
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    writer = asyncio.StreamWriter(_Sink(), asyncio.StreamReaderProtocol(reader), reader, loop)
+    _WRITERS.append(writer)
+
+    async def trickle() -> None:
+        for offset in range(0, len(wire), chunk):
+            reader.feed_data(wire[offset : offset + chunk])
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    feeding = asyncio.ensure_future(trickle())
+    client = ImapClient(reader, writer)
+    seen: list[tuple[bytes, list[bytes]]] = []
+    await client.command(b"FETCH 1:3 BODY[]", lambda line, lits: seen.append((line, lits)))
+    await feeding
+    assert seen == [
+        (b"* 1 FETCH (BODY[] {%d} BODY[1] {0})" % len(literal), [literal, b""]),
+        (b"* 2 FETCH (X {1})", []),
+        (b"* 3 FETCH (Y {2})", [b"zz"]),
+    ]
+    assert client.bytes_in == len(wire)
+
+
+async def test_imap_connection_closed_mid_response_raises() -> None:
+    reader, writer, _ = _streams(b"* 1 FETCH (BODY[] {10}\r\nshort")
+    client = ImapClient(reader, writer)
+    with pytest.raises(asyncio.IncompleteReadError):
+        await client.command(b"FETCH 1 BODY[]")
+
+
 async def test_imap_pipelined_tags_complete_out_of_order_and_failures_raise() -> None:
     wire = b"B2 OK second\r\n* SEARCH 3 5\r\nB1 NO [CANNOT] first failed\r\n"
     reader, writer, sink = _streams(wire)
