@@ -22,10 +22,10 @@ def test_entries_are_found_by_segment_and_uid() -> None:
     cache = FetchCache(budget=10 * ENTRY)
     cache.put("a", 1, b"x" * 100)
     cache.put("b", 1, b"y" * 100)
-    assert cache.get("a", 1) == b"x" * 100
+    assert cache.segment("a").get(1) == b"x" * 100
     assert cache.segment("b") == {1: b"y" * 100}
-    assert cache.get("a", 2) is None
-    assert cache.get("c", 1) is None
+    assert cache.segment("a").get(2) is None
+    assert cache.segment("c").get(1) is None
     assert cache.segment("c") == {}
     cache.put("a", 1, b"z" * 100)  # replaced, not counted twice
     assert len(cache) == 2
@@ -39,7 +39,7 @@ def test_least_recently_used_segment_goes_first() -> None:
     for key in ("a", "b"):
         cache.put(key, 1, b"x" * 100)
         cache.put(key, 2, b"x" * 100)
-    assert cache.get("a", 1) is not None  # "a" is now the most recently used
+    assert cache.segment("a").get(1) is not None  # "a" is now the most recently used
     cache.put("c", 1, b"x" * 100)
     assert cache.segment("b") == {}
     assert set(cache.segment("a")) == {1, 2}
@@ -58,7 +58,7 @@ def test_a_segment_larger_than_the_budget_keeps_its_first_part() -> None:
     for _ in range(2):
         hits = 0
         for uid in range(1, 21):
-            if cache.get("folder", uid) is None:
+            if cache.segment("folder").get(uid) is None:
                 cache.put("folder", uid, b"x" * 100)
             else:
                 hits += 1
@@ -72,7 +72,7 @@ def test_what_cannot_fit_is_not_kept() -> None:
     cache.put("a", 1, b"x" * 100)
     cache.put("b", 1, b"x" * (3 * 100 + 3 * _ENTRY_OVERHEAD))  # larger than the budget
     assert cache.segment("b") == {}
-    assert cache.get("a", 1) is not None  # nothing made room in vain
+    assert cache.segment("a").get(1) is not None  # nothing made room in vain
     off = FetchCache(budget=0)
     off.put("a", 1, b"")
     assert len(off) == 0

@@ -46,9 +46,6 @@ class FetchCache:
         self._segments.move_to_end(key)
         return found
 
-    def get(self, key: Hashable, uid: int) -> bytes | None:
-        return self.segment(key).get(uid)
-
     def put(self, key: Hashable, uid: int, items: bytes) -> None:
         size = len(items) + _ENTRY_OVERHEAD
         if size > self._budget:
