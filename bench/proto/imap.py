@@ -162,10 +162,7 @@ class ImapClient:
         await self.writer.drain()
         pending = set(tags) - self._done.keys()
         while pending:
-            response = self._take()
-            if response is None:
-                response = await self.read_response()
-            line, literals = response
+            line, literals = self._take() or await self.read_response()
             if line.startswith(b"* "):
                 if line.startswith(b"* BYE"):
                     raise ImapError(f"server said {line!r}")
