@@ -563,8 +563,8 @@ def _bump(mailbox: Mailbox, uidnext: int | None = None) -> Tx[int]:
 
 
 def _claim_uids(mailbox_id: int, count: int) -> Tx[Mailbox]:
-    """Take ``count`` UIDs and the next MODSEQ of the mailbox; returns it as it was
-    before. One statement, which holds the mailbox's row until commit (concurrent
+    """Take ``count`` UIDs and the next MODSEQ of the mailbox; returns it as it is
+    after. One statement, which holds the mailbox's row until commit (concurrent
     appends queue instead of taking the same UIDs), where a locking read and an
     update would be two round trips."""
     row = yield One(
@@ -574,10 +574,7 @@ def _claim_uids(mailbox_id: int, count: int) -> Tx[Mailbox]:
     )
     if row is None:
         raise NotFound("mailbox does not exist (it may have been deleted)")
-    after = _mailbox(row)
-    return dataclasses.replace(
-        after, uidnext=after.uidnext - count, highestmodseq=after.highestmodseq - 1
-    )
+    return _mailbox(row)
 
 
 def _content_for(item: Prepared) -> Tx[int]:
@@ -657,8 +654,8 @@ def append_tx(
     mailbox = yield from _claim_uids(mailbox_id, len(items))
     total = sum(item.parsed.size for item in items)
     yield from _charge(mailbox.account_id, total, len(items), check_quota)
-    uid = mailbox.uidnext
-    modseq = mailbox.highestmodseq + 1
+    uid = mailbox.uidnext - len(items)
+    modseq = mailbox.highestmodseq
     states = []
     rows = []
     for item in items:
@@ -686,21 +683,12 @@ def append_tx(
     change = ChangeSet(
         mailbox.account_id,
         mailbox_id,
-        mailbox.highestmodseq,
+        modseq - 1,
         modseq,
         appended=tuple(states),
         uidnext=uid,
     )
-    updated = Mailbox(
-        mailbox.id,
-        mailbox.account_id,
-        mailbox.name,
-        mailbox.uidvalidity,
-        uid,
-        modseq,
-        mailbox.special_use,
-    )
-    return AppendResult(updated, tuple(s.uid for s in states), change)
+    return AppendResult(mailbox, tuple(s.uid for s in states), change)
 
 
 _INSERT_MESSAGE = (
