@@ -1347,6 +1347,37 @@ async def test_reappend_during_collection_is_safe(store: SqlStore) -> None:
         assert await _blob_exists(store, row.blob)
 
 
+async def test_an_append_whose_blob_is_gone_writes_it_again(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blob collected between being written and the append's transaction: the
+    transaction finds it missing, inserts nothing, and the append writes the blob again
+    and succeeds (here the first write is lost instead, which looks the same)."""
+    _, inbox = await setup_inbox(store)
+    real_put = store.engine.put_blob
+    writes: list[str] = []
+
+    async def put_losing_the_first(blob: str, data: bytes) -> None:
+        writes.append(blob)
+        if len(writes) > 1:
+            await real_put(blob, data)
+
+    monkeypatch.setattr(store.engine, "put_blob", put_losing_the_first)
+    raw = raw_message("written twice", "The body that came back.\r\n")
+    result = await store.append(inbox.id, [new(raw)])
+    assert writes == [writes[0], writes[0]]
+    (row,) = await store.fetch(inbox.id, list(result.uids), FetchField.BLOB)
+    reader = await store.open_blob(row.blob)
+    try:
+        assert await reader.read(0, reader.size) == raw
+    finally:
+        await reader.close()
+    assert await store.search(inbox.id, q.BodyContains("came back")) == list(result.uids)
+    account = await store.get_account_by_id(inbox.account_id)
+    assert account is not None
+    assert account.used_messages == 1
+
+
 # ---------------------------------------------------------------------------- hub
 
 

@@ -66,11 +66,23 @@ class Many:
 
 
 @dataclass(frozen=True, slots=True)
-class BlobPresent:
-    """Is the blob with this content hash durably stored? (checked inside the write
-    transaction, so that a blob collected concurrently is never referenced)."""
+class NewContent:
+    """Insert a contents row for a stored blob: ``blob`` and ``values`` into ``blob``
+    and ``columns``, a reference count of one (``content_refs``) and the text in the
+    full-text index (``FtsInsert``). The result is the new row's id, or None when the
+    blob is not durably stored (collected meanwhile: the caller writes it again).
+
+    The blob's presence is checked inside the write transaction, serialised with
+    ``DeleteBlob``, so that a blob collected concurrently is never referenced. One op for
+    four statements, so that a backend where each statement is a round trip
+    (PostgreSQL) can send them as one.
+    """
 
     blob: str
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+    headers: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +114,7 @@ class FtsDelete:
 
 @dataclass(frozen=True, slots=True)
 class DeleteBlob:
-    """Remove a blob no contents row refers to (runs serialised with ``BlobPresent``)."""
+    """Remove a blob no contents row refers to (runs serialised with ``NewContent``)."""
 
     blob: str
 
@@ -114,7 +126,7 @@ class ReadBlob:
     blob: str
 
 
-Op = One | All | Exec | Many | Column | BlobPresent | FtsInsert | FtsDelete | DeleteBlob | ReadBlob
+Op = One | All | Exec | Many | Column | NewContent | FtsInsert | FtsDelete | DeleteBlob | ReadBlob
 
 Tx = Generator[Op, Any, T]
 

@@ -18,7 +18,7 @@ Blobs. Message bodies live in the database, so every node reads every message:
 ``blobs`` (hash, size) and ``blob_chunks`` of ``CHUNK`` bytes, read by range with
 ``substring`` so a partial FETCH transfers only what it asks for. ``put_blob`` stores a
 blob in its own committed transaction before the transaction that names it (as SQLite
-syncs the file first). ``BlobPresent`` takes ``FOR SHARE`` on the blob row, and
+syncs the file first). ``NewContent`` takes ``FOR SHARE`` on the blob row, and
 ``DeleteBlob`` takes ``FOR UPDATE`` and then looks again (a new statement sees every
 commit) for a contents row naming the blob: whichever transaction comes second sees the
 other's outcome, so a blob is never deleted while referenced (an append that lost the
@@ -75,13 +75,13 @@ from mailkeep.store.blobs import BytesBlobReader, read_chunks
 from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
 from mailkeep.store.ops import (
     All,
-    BlobPresent,
     Column,
     DeleteBlob,
     Exec,
     FtsDelete,
     FtsInsert,
     Many,
+    NewContent,
     One,
     Op,
     ReadBlob,
@@ -231,6 +231,25 @@ def to_postgres(sql: str) -> str:
             continue
         out.append(char)
     return "".join(out)
+
+
+@lru_cache
+def _insert_content(columns: tuple[str, ...]) -> str:
+    """``NewContent`` as one statement: the blob's row locked ``FOR SHARE`` (no row if it
+    is gone: nothing is inserted and the answer is NULL), then the contents row, its
+    reference count and its text. Parameters: the blob, the values of ``columns``, the
+    folded headers, body and word list."""
+    values = ", ".join(f"${n}" for n in range(2, len(columns) + 2))
+    text = len(columns) + 2
+    return (
+        "WITH b AS (SELECT hash FROM blobs WHERE hash = $1 FOR SHARE),"
+        f" c AS (INSERT INTO contents (blob, {', '.join(columns)}) SELECT b.hash, {values}"
+        " FROM b RETURNING id),"
+        " r AS (INSERT INTO content_refs (content_id, refs) SELECT id, 1 FROM c),"
+        " t AS (INSERT INTO contents_text (content_id, headers, body, words)"
+        f" SELECT id, ${text}, ${text + 1}, array_to_tsvector(${text + 2}::text[]) FROM c)"
+        " SELECT id FROM c"
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -460,6 +479,12 @@ class PostgresEngine:
             case Column(sql, params):
                 rows = await connection.fetch(to_postgres(sql), *_params(params))
                 return array("q", [row[0] for row in rows])
+            case NewContent(blob, columns, values, headers, body):
+                headers, body = fold(headers), fold(body)
+                words = index_words(headers + "\n" + body)
+                return await connection.fetchval(
+                    _insert_content(columns), blob, *_params(values), headers, body, words
+                )
             case FtsInsert(content_id, headers, body):
                 headers, body = fold(headers), fold(body)
                 await connection.execute(
@@ -477,11 +502,6 @@ class PostgresEngine:
                     "DELETE FROM contents_text WHERE content_id = $1", content_id
                 )
                 return None
-            case BlobPresent(blob):
-                row = await connection.fetchrow(
-                    "SELECT 1 FROM blobs WHERE hash = $1 FOR SHARE", blob
-                )
-                return row is not None
             case DeleteBlob(blob):
                 await self._delete_blob(connection, blob)
                 return None

@@ -39,13 +39,12 @@ from mailkeep.store.api import (
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
 from mailkeep.store.ops import (
     All,
-    BlobPresent,
     Column,
     DeleteBlob,
     Exec,
     FtsDelete,
-    FtsInsert,
     Many,
+    NewContent,
     One,
     Row,
     Tx,
@@ -584,46 +583,64 @@ def _content_for(item: Prepared) -> Tx[int]:
     if row is not None:
         yield Exec("UPDATE content_refs SET refs = refs + 1 WHERE content_id = ?", (row[0],))
         return int(row[0])
-    if not (yield BlobPresent(item.blob)):
-        raise BlobMissing(item.blob)
     p = item.parsed
     sent = (epoch(p.sent_date), tz_minutes(p.sent_date)) if p.sent_date else (None, None)
-    row = yield One(
-        "INSERT INTO contents (blob, size, header, envelope, body, bodystructure,"
-        " structure, sent_date, sent_tz, subject, from_, to_, cc, bcc, base_subject,"
-        " sort_from, sort_to, sort_cc, display_from, display_to, message_id, in_reply_to,"
-        " references_, preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            item.blob,
-            p.size,
-            p.header,
-            p.envelope,
-            p.body,
-            p.bodystructure,
-            p.structure,
-            *sent,
-            p.subject.casefold(),
-            p.from_.casefold(),
-            p.to.casefold(),
-            p.cc.casefold(),
-            p.bcc.casefold(),
-            p.base_subject.casefold(),
-            p.sort_from.casefold(),
-            p.sort_to.casefold(),
-            p.sort_cc.casefold(),
-            p.display_from.casefold(),
-            p.display_to.casefold(),
-            p.message_id,
-            p.in_reply_to,
-            " ".join(p.references),
-            p.preview,
-        ),
+    values = (
+        p.size,
+        p.header,
+        p.envelope,
+        p.body,
+        p.bodystructure,
+        p.structure,
+        *sent,
+        p.subject.casefold(),
+        p.from_.casefold(),
+        p.to.casefold(),
+        p.cc.casefold(),
+        p.bcc.casefold(),
+        p.base_subject.casefold(),
+        p.sort_from.casefold(),
+        p.sort_to.casefold(),
+        p.sort_cc.casefold(),
+        p.display_from.casefold(),
+        p.display_to.casefold(),
+        p.message_id,
+        p.in_reply_to,
+        " ".join(p.references),
+        p.preview,
     )
-    content_id = int(row[0])
-    yield Exec("INSERT INTO content_refs (content_id, refs) VALUES (?, 1)", (content_id,))
-    yield FtsInsert(content_id, p.header_text, p.body_text)
-    return content_id
+    content_id = yield NewContent(item.blob, _CONTENT_COLUMNS, values, p.header_text, p.body_text)
+    if content_id is None:
+        raise BlobMissing(item.blob)
+    return int(content_id)
+
+
+_CONTENT_COLUMNS = (
+    "size",
+    "header",
+    "envelope",
+    "body",
+    "bodystructure",
+    "structure",
+    "sent_date",
+    "sent_tz",
+    "subject",
+    "from_",
+    "to_",
+    "cc",
+    "bcc",
+    "base_subject",
+    "sort_from",
+    "sort_to",
+    "sort_cc",
+    "display_from",
+    "display_to",
+    "message_id",
+    "in_reply_to",
+    "references_",
+    "preview",
+)
+"""The columns of ``contents`` an append fills besides ``blob`` (``NewContent``)."""
 
 
 def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
@@ -632,18 +649,20 @@ def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
     ids = [i for i in (*parsed.references, parsed.in_reply_to) if i][-20:]
     if not ids:
         return content_id
-    # Two steps, so that no planner starts from the account's mailboxes and walks all
-    # their messages (that made every delivery slower as the mailbox grew).
+    # The referred contents first (a materialised CTE is a fence in both databases), so
+    # that no planner starts from the account's mailboxes and walks all their messages
+    # (that made every delivery slower as the mailbox grew). One statement: on
+    # PostgreSQL each is a round trip.
     marks = ", ".join("?" * len(ids))
-    referred = yield All(f"SELECT id FROM contents WHERE message_id IN ({marks})", ids)
-    for (referred_id,) in referred:
-        row = yield One(
-            "SELECT m.thread_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
-            " WHERE m.content_id = ? AND b.account_id = ? LIMIT 1",
-            (referred_id, account_id),
-        )
-        if row is not None:
-            return int(row[0])
+    row = yield One(
+        "WITH referred AS MATERIALIZED"
+        f" (SELECT id FROM contents WHERE message_id IN ({marks}))"
+        " SELECT m.thread_id FROM referred r JOIN messages m ON m.content_id = r.id"
+        " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ? LIMIT 1",
+        (*ids, account_id),
+    )
+    if row is not None:
+        return int(row[0])
     return content_id
 
 

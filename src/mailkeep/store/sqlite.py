@@ -37,13 +37,13 @@ from mailkeep.store.blobs import BytesBlobReader, FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
     All,
-    BlobPresent,
     Column,
     DeleteBlob,
     Exec,
     FtsDelete,
     FtsInsert,
     Many,
+    NewContent,
     One,
     Op,
     ReadBlob,
@@ -478,6 +478,17 @@ class SqliteEngine:
                 return None
             case Column(sql, params):
                 return array("q", [row[0] for row in connection.execute(sql, params)])
+            case NewContent(blob, columns, values, headers, body):
+                self._pending_deletes.discard(blob)
+                if _inline_blob(connection, blob, "1") is None and not self.blobs.exists(blob):
+                    return None
+                insert = _insert_content(columns)
+                content_id = connection.execute(insert, (blob, *values)).fetchone()[0]
+                connection.execute(
+                    "INSERT INTO content_refs (content_id, refs) VALUES (?, 1)", (content_id,)
+                )
+                self._execute(connection, FtsInsert(content_id, headers, body))
+                return content_id
             case FtsInsert(content_id, headers, body):
                 # Indexed later, by the indexer (migration 0007).
                 connection.execute(
@@ -497,9 +508,6 @@ class SqliteEngine:
                         (content_id, headers, body),
                     )
                 return None
-            case BlobPresent(blob):
-                self._pending_deletes.discard(blob)
-                return _inline_blob(connection, blob, "1") is not None or self.blobs.exists(blob)
             case DeleteBlob(blob):
                 self._hold_gc_lock()
                 connection.execute("DELETE FROM inline_blobs WHERE hash = ?", (blob,))
@@ -581,6 +589,12 @@ class SqliteEngine:
         if self._point_connection is not None:
             self._point_connection.close()
             self._point_connection = None
+
+
+@functools.lru_cache
+def _insert_content(columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * (len(columns) + 1))
+    return f"INSERT INTO contents (blob, {', '.join(columns)}) VALUES ({marks}) RETURNING id"
 
 
 def _inline_blob(connection: sqlite3.Connection, blob: str, column: str) -> Any:
