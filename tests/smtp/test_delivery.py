@@ -49,3 +49,22 @@ async def test_a_recipient_gone_since_rcpt_leaves_no_parse_running(
     assert inbox is not None
     (row,) = await store.fetch(inbox.id, [delivered.uid or 0], FetchField.ENVELOPE)
     assert b'"hello"' in row.envelope
+
+
+async def test_an_inbox_found_gone_is_looked_up_again(store: SqlStore, parser: Parser) -> None:
+    """Deliveries remember each account's INBOX; should it ever go (only the store itself
+    can delete it), the delivery fails temporarily and the next one looks it up again."""
+    account = await store.create_account("alice@mail.test", hash_password("pw"), None)
+    delivery = Delivery(store, "mail.test", ["mail.test"], parser=parser)
+    envelope = Envelope("bob@example.org", "client.test")
+    (first,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
+    assert first.status is Status.DELIVERED
+    old = await store.get_mailbox(account.id, "INBOX")
+    assert old is not None
+    await store.delete_mailbox(old.id)
+    (failed,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
+    assert failed.status is Status.TEMPORARY
+    new = await store.create_mailbox(account.id, "INBOX")
+    (again,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
+    assert again.status is Status.DELIVERED
+    assert (await store.mailbox_status(new.id)).messages == 1

@@ -26,7 +26,7 @@ from mailkeep.store.changes import (
 )
 from mailkeep.store.hub import Listener
 from mailkeep.store.metadata import TooManyEntries
-from mailkeep.store.sqlstore import SqlStore
+from mailkeep.store.sqlstore import QUOTA_PRECHECK_OCTETS, SqlStore
 
 from ._support import msg, new, raw_message
 from .conftest import Backend
@@ -494,7 +494,31 @@ async def test_multiappend_is_atomic_under_quota(store: SqlStore) -> None:
     assert usage is not None
     assert (usage.used_bytes, usage.used_messages) == (0, 0)
     assert not listener.has_pending
+    # Small messages are refused by the transaction, after their blobs were written:
+    # they are discarded again.
+    assert await store.engine.list_blobs() == []
     assert (await store.append(inbox.id, [msg("a"), msg("b")])).uids == (1, 2)
+
+
+async def test_a_large_append_over_quota_writes_no_blob(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    large = msg("large", "y" * QUOTA_PRECHECK_OCTETS)
+    account = await make_account(store, quota_bytes=QUOTA_PRECHECK_OCTETS)
+    inbox = await mailbox(store, account)
+    writes: list[str] = []
+    real_put = store.engine.put_blob
+
+    async def put(blob: str, data: bytes) -> None:
+        writes.append(blob)
+        await real_put(blob, data)
+
+    monkeypatch.setattr(store.engine, "put_blob", put)
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox.id, [large])
+    assert writes == []
+    await store.append(inbox.id, [large], check_quota=False)
+    assert len(writes) == 1
 
 
 async def test_byte_quota_counts_message_sizes(store: SqlStore) -> None:

@@ -94,6 +94,10 @@ class Delivery:
         self.hostname = hostname
         self.domains = {d.lower() for d in domains}
         self.postmaster = f"postmaster@{domains[0] if domains else hostname}".lower()
+        self._inboxes: dict[int, int] = {}
+        """INBOX's mailbox id by account id, so that a delivery need not look it up:
+        INBOX is neither deleted nor renamed away (RENAME moves its messages), so the id
+        lasts as long as the account. A delivery that finds it gone forgets it."""
 
     async def resolve(self, recipient: str) -> tuple[Account | None, Status]:
         """Who ``recipient`` is: the account, or why mail for it is refused."""
@@ -159,6 +163,8 @@ class Delivery:
             log.info("%s to=<%s> %s: %s", queue_id, recipient, status.value, exc)
             return Outcome(recipient, status, str(exc))
         except (TemporaryFailure, MailkeepError) as exc:
+            if isinstance(exc, NotFound) and account is not None:
+                self._inboxes.pop(account.id, None)
             log.warning("%s to=<%s> deferred: %s", queue_id, recipient, exc)
             return Outcome(recipient, Status.TEMPORARY, str(exc))
         except Exception:  # our bug: this recipient fails temporarily, the others go on
@@ -182,10 +188,13 @@ class Delivery:
             if found is not None:
                 return found.id
             log.info("no mailbox %r for %s: delivering to INBOX", mailbox, account.address)
-        inbox = await self.store.get_mailbox(account.id, INBOX)
-        if inbox is None:  # INBOX cannot be deleted; an account without one is broken
-            raise NotFound(f"account {account.address} has no INBOX")
-        return inbox.id
+        inbox = self._inboxes.get(account.id)
+        if inbox is None:
+            found = await self.store.get_mailbox(account.id, INBOX)
+            if found is None:  # INBOX cannot be deleted; an account without one is broken
+                raise NotFound(f"account {account.address} has no INBOX")
+            inbox = self._inboxes[account.id] = found.id
+        return inbox
 
     def trace_headers(self, envelope: Envelope, recipient: str, queue_id: str) -> bytes:
         """Return-Path (RFC 5321 4.4), Delivered-To, Received (RFC 5321 4.4, RFC 3848)."""

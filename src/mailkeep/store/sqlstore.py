@@ -59,6 +59,13 @@ every session selecting one that did not change gets the same array (never modif
 see ``SelectedMailbox``), not a copy of its own."""
 KNOWN_UIDS_MAILBOXES = 16
 
+QUOTA_PRECHECK_OCTETS = 256 * 1024
+"""Appends of at least this many octets have the quota checked before their blobs are
+written, so that a full mailbox does not cost writing (and then deleting) a large
+message. Smaller ones are checked only by their transaction, exactly as the larger:
+a refusal then costs a small blob written and discarded, while the precheck would cost
+every append a read (on PostgreSQL a round trip, 5% of a delivery)."""
+
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
     ("INBOX", None),
     ("Sent", "\\Sent"),
@@ -296,8 +303,9 @@ class SqlStore:
     async def _stage_append(
         self, mailbox_id: int, messages: Sequence[NewMessage], check_quota: bool = True
     ) -> list[sql.Prepared]:
-        """Check the quota and write the blobs: everything before the transaction."""
-        if check_quota:
+        """Check the quota of a large append and write the blobs: everything before the
+        transaction."""
+        if check_quota and sum(len(m.raw) for m in messages) >= QUOTA_PRECHECK_OCTETS:
             await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
         prepared = []
