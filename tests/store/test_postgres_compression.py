@@ -15,6 +15,7 @@ async def test_new_message_bodies_are_compressed_with_lz4(postgresql: Backend) -
         mailbox = await inbox_id(store)
         body = "Minutes of the weekly meeting, nothing decided.\r\n" * 400  # 20 KB
         await store.append(mailbox, [msg("Minutes", body)])
+        await store.index_pending()  # the search text, once it moves to contents_text
     finally:
         await postgresql.close(store)
     connection = await asyncpg.connect(postgresql.url)

@@ -153,8 +153,9 @@ _KNOWN_TABLES = {
     "inline_blobs",
     "blobs",
     "blob_chunks",
-    # PostgreSQL's full-text index
+    # PostgreSQL's full-text index, and its text waiting for it (migration 0010)
     "contents_text",
+    "contents_text_pending",
 }
 _SEQUENCES = ("accounts", "mailboxes", "contents", "metadata")
 

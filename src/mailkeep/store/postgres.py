@@ -37,7 +37,10 @@ that has a non-word character on both sides *within the needle* is a whole word 
 text containing the needle, so ``words @@ 'w1' & 'w2'`` may only drop rows the LIKE would
 drop too. The SQLite backend folds case per character rather than with ``casefold``; the
 answers differ only for the few characters whose folding expands (``ß`` matches ``ss``
-here).
+here). Maintaining those indexes is most of PostgreSQL's work for a delivery, so a new
+message's text is indexed after the delivery is acknowledged (migration 0010): written to
+``contents_text_pending`` and moved into ``contents_text`` in batches by the delivering
+node in the first pause, or by a SEARCH BODY/TEXT before it looks.
 
 Notifications. A trigger on ``mailboxes`` NOTIFYs channel ``mailkeep`` when a mailbox's
 HIGHESTMODSEQ moves or a mailbox is created, renamed or deleted; PostgreSQL delivers it
@@ -101,6 +104,16 @@ CHANNEL = "mailkeep"
 ANALYZE_AFTER = 1000
 """Messages appended through this node before it refreshes the planner's statistics
 (``PostgresEngine.appended``)."""
+INDEX_BATCH = 256
+"""Texts indexed per statement (a transaction each), by ``PostgresEngine.index_pending``
+and by the node's indexer."""
+INDEX_IDLE = 0.02
+"""Seconds without an append through this node after which it indexes what is pending:
+it keeps out of a burst of deliveries and catches up in the first pause (as SQLite's
+writer does)."""
+INDEX_BACKLOG = 10_000
+"""Texts appended through this node and not indexed yet beyond which it indexes between
+appends too, so that a node never idle does not pile them up."""
 _ATTEMPTS = 5
 _MIGRATION_LOCK = 0x6D6B_0001
 _MAILDROP_NAMESPACE = 0x6D61_696C << 32
@@ -168,7 +181,7 @@ def _like_pattern(folded: str) -> str:
 class PostgresDialect:
     name = "postgresql"
     narrow_contents = ""
-    pending_index: str | None = None
+    pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM contents_text_pending)"
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"
@@ -237,7 +250,8 @@ def to_postgres(sql: str) -> str:
 def _insert_content(columns: tuple[str, ...]) -> str:
     """``NewContent`` as one statement: the blob's row locked ``FOR SHARE`` (no row if it
     is gone: nothing is inserted and the answer is NULL), then the contents row, its
-    reference count and its text. Parameters: the blob, the values of ``columns``, the
+    reference count and its text, left for the indexer (``contents_text_pending``,
+    migration 0010). Parameters: the blob, the values of ``columns``, the
     folded headers, body and word list."""
     values = ", ".join(f"${n}" for n in range(2, len(columns) + 2))
     text = len(columns) + 2
@@ -246,7 +260,7 @@ def _insert_content(columns: tuple[str, ...]) -> str:
         f" c AS (INSERT INTO contents (blob, {', '.join(columns)}) SELECT b.hash, {values}"
         " FROM b RETURNING id),"
         " r AS (INSERT INTO content_refs (content_id, refs) SELECT id, 1 FROM c),"
-        " t AS (INSERT INTO contents_text (content_id, headers, body, words)"
+        " t AS (INSERT INTO contents_text_pending (content_id, headers, body, words)"
         f" SELECT id, ${text}, ${text + 1}, array_to_tsvector(${text + 2}::text[]) FROM c)"
         " SELECT id FROM c"
     )
@@ -359,6 +373,11 @@ class PostgresEngine:
         self._appended = 0
         self._analyze_after = ANALYZE_AFTER
         self._analyzing: asyncio.Task[None] | None = None
+        self._unindexed = 0
+        self._last_append = 0.0
+        self._indexing: asyncio.Task[None] | None = None
+        self._backlog = asyncio.Event()
+        """Set when ``INDEX_BACKLOG`` is reached: the indexer need not wait for a pause."""
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
@@ -529,21 +548,89 @@ class PostgresEngine:
 
     # -- blobs
 
+    # -- the full-text indexes (migration 0010)
+
     async def index_pending(self) -> None:
-        """Nothing waits: contents_text is written with the message."""
+        """Return once every text pending when called is indexed. Rows another indexer
+        holds are waited for, not skipped: a SEARCH waiting for this must find them
+        indexed when it looks again."""
+        try:
+            while await self._index_batch(skip_locked=False) == INDEX_BATCH:
+                pass
+        except _UNAVAILABLE as exc:
+            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
+
+    async def _index_batch(self, *, skip_locked: bool) -> int:
+        """Move up to ``INDEX_BATCH`` pending texts into ``contents_text``; the answer is
+        how many were found (fewer than a batch: none are left)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    # The contents rows first, as a collection deleting one does (and
+                    # then its pending text): the same order, so never a deadlock.
+                    ids = await connection.fetch(
+                        "SELECT id FROM contents WHERE id IN (SELECT content_id FROM"
+                        " contents_text_pending ORDER BY content_id LIMIT $1)"
+                        f" ORDER BY id FOR KEY SHARE{' SKIP LOCKED' if skip_locked else ''}",
+                        INDEX_BATCH,
+                    )
+                    if ids:
+                        await connection.execute(
+                            "WITH moved AS (DELETE FROM contents_text_pending"
+                            " WHERE content_id = ANY($1::bigint[]) RETURNING *)"
+                            " INSERT INTO contents_text (content_id, headers, body, words)"
+                            " SELECT content_id, headers, body, words FROM moved",
+                            [row[0] for row in ids],
+                        )
+                return len(ids)
+            except _RETRY:
+                if attempt >= _ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+
+    async def _index_in_pauses(self) -> None:
+        """The node's indexer: what its appends left pending, once they pause for
+        ``INDEX_IDLE`` (or between them past ``INDEX_BACKLOG``). Rows another node is
+        indexing are skipped; a SEARCH has whatever is left indexed before it looks."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._unindexed:
+                wait = self._last_append + INDEX_IDLE - loop.time()
+                if wait > 0 and self._unindexed < INDEX_BACKLOG:
+                    self._backlog.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._backlog.wait(), wait)
+                    continue
+                self._unindexed = 0  # appends from now on count again
+                while await self._index_batch(skip_locked=True) == INDEX_BATCH:
+                    pass
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            log.warning("could not index new messages' text (a search will): %s", exc)
+        finally:
+            self._indexing = None
 
     # -- planner statistics
 
     def appended(self, count: int) -> None:
-        """ANALYZE the message tables once they have grown by a tenth (and at least
-        ``ANALYZE_AFTER`` messages) since this node last did: autovacuum does the same
-        but looks only once a minute, and until then a mailbox filled just now is
-        planned as nearly empty (SEARCH BODY through every row instead of the
-        trigram index: 50 ms against 3 for 5,000 messages)."""
+        """Have the new texts indexed (``_index_in_pauses``), and ANALYZE the message
+        tables once they have grown by a tenth (and at least ``ANALYZE_AFTER`` messages)
+        since this node last did: autovacuum does the same but looks only once a minute,
+        and until then a mailbox filled just now is planned as nearly empty (SEARCH BODY
+        through every row instead of the trigram index: 50 ms against 3 for 5,000
+        messages)."""
+        loop = asyncio.get_running_loop()
+        self._unindexed += count
+        self._last_append = loop.time()
+        if self._indexing is None:
+            self._indexing = loop.create_task(self._index_in_pauses())
+        elif self._unindexed >= INDEX_BACKLOG:
+            self._backlog.set()
         self._appended += count
         if self._appended >= self._analyze_after and self._analyzing is None:
             self._appended = 0
-            self._analyzing = asyncio.get_running_loop().create_task(self._analyze())
+            self._analyzing = loop.create_task(self._analyze())
 
     async def _analyze(self) -> None:
         try:
@@ -692,10 +779,11 @@ class PostgresEngine:
 
     async def close(self) -> None:
         self._closing = True
-        if self._analyzing is not None:
-            self._analyzing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._analyzing
+        for task in (self._analyzing, self._indexing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._reconnect is not None:
             self._reconnect.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,121 @@
+"""PostgreSQL indexes a message's text after acknowledging it (migration 0010): a delivery
+leaves the text in ``contents_text_pending``, and the delivering node moves it into
+``contents_text`` (the trigram and word indexes) in the first pause. What a user sees must
+not depend on whether it got there yet."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from mailkeep.store import postgres
+from mailkeep.store import query as q
+
+from ._support import inbox_id, msg
+from .conftest import Backend
+
+
+async def _counts(url: str) -> tuple[int, int]:
+    """Texts pending and indexed."""
+    connection = await asyncpg.connect(url)
+    try:
+        row = await connection.fetchrow(
+            "SELECT (SELECT count(*) FROM contents_text_pending),"
+            " (SELECT count(*) FROM contents_text)"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def _until_indexed(url: str, indexed: int) -> None:
+    for _ in range(200):
+        if await _counts(url) == (0, indexed):
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"texts (pending, indexed) still {await _counts(url)} after 10 s")
+
+
+@pytest.fixture
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's indexer waits for a pause that does not come."""
+    monkeypatch.setattr(postgres, "INDEX_IDLE", 3600.0)
+
+
+@pytest.mark.usefixtures("no_pause")
+async def test_searches_find_messages_not_indexed_yet(postgresql: Backend) -> None:
+    store = await postgresql.open()
+    inbox = await inbox_id(store)
+    first, second = (
+        await store.append(
+            inbox,
+            [
+                msg("Quarterly zebra report", "The aardvark sleeps.\r\n"),
+                msg("Lunch", "Nothing about animals.\r\n"),
+            ],
+        )
+    ).uids
+    assert await _counts(postgresql.url) == (2, 0)
+    assert await store.search(inbox, q.BodyContains("AARDVARK")) == [first]
+    assert await _counts(postgresql.url) == (0, 2)
+    await store.append(inbox, [msg("Animals again", "An aardvark and a zebra.\r\n")])
+    assert await store.search(inbox, q.TextContains("zebra")) == [first, second + 1]
+    assert await store.search(inbox, q.BodyContains("nothing about")) == [second]
+
+
+async def test_the_node_indexes_in_the_first_pause(postgresql: Backend) -> None:
+    store = await postgresql.open()
+    inbox = await inbox_id(store)
+    await store.append(inbox, [msg(f"note {n}", f"Body number {n}.\r\n") for n in range(3)])
+    await _until_indexed(postgresql.url, 3)
+
+
+async def test_a_backlog_is_indexed_without_a_pause(
+    postgresql: Backend, monkeypatch: pytest.MonkeyPatch, no_pause: None
+) -> None:
+    monkeypatch.setattr(postgres, "INDEX_BACKLOG", 3)
+    store = await postgresql.open()
+    inbox = await inbox_id(store)
+    await store.append(inbox, [msg("one"), msg("two")])
+    await asyncio.sleep(0.2)
+    assert await _counts(postgresql.url) == (2, 0)  # below the backlog: waits for a pause
+    await store.append(inbox, [msg("three")])
+    await _until_indexed(postgresql.url, 3)
+
+
+@pytest.mark.usefixtures("no_pause")
+async def test_pending_text_goes_with_its_collected_message(postgresql: Backend) -> None:
+    store = await postgresql.open()
+    inbox = await inbox_id(store)
+    await store.append(inbox, [msg("kept", "Stays here.\r\n"), msg("gone", "Goes away.\r\n")])
+    await store.remove(inbox, [2])
+    await store.collect_garbage()
+    assert await _counts(postgresql.url) == (1, 0)
+    assert await store.search(inbox, q.BodyContains("away")) == []
+    assert await store.search(inbox, q.BodyContains("stays")) == [1]
+    assert await _counts(postgresql.url) == (0, 1)
+
+
+async def test_indexers_of_two_nodes_and_a_collection_agree(postgresql: Backend) -> None:
+    """Two nodes index (one in its pauses, one for a search) while messages are collected:
+    every text is indexed once, a collected one not at all, and nothing fails."""
+    node, other = await postgresql.open(), await postgresql.open()
+    inbox = await inbox_id(node)
+    count = 3 * postgres.INDEX_BATCH
+    for start in range(0, count, 64):
+        await node.append(
+            inbox, [msg(f"m{n}", f"Word{n} here.\r\n") for n in range(start, start + 64)]
+        )
+    doomed = list(range(2, count + 1, 3))
+    await node.remove(inbox, doomed)
+    await asyncio.gather(node.collect_garbage(), other.index_pending(), node.index_pending())
+    await node.collect_garbage()
+    await other.index_pending()
+    await _until_indexed(postgresql.url, count - len(doomed))
+    assert await other.search(inbox, q.BodyContains("word0 ")) == [1]
+    assert await other.search(inbox, q.BodyContains("here")) == [
+        uid for uid in range(1, count + 1) if uid not in doomed
+    ]
