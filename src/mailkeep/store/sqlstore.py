@@ -64,7 +64,7 @@ QUOTA_PRECHECK_OCTETS = 256 * 1024
 written, so that a full mailbox does not cost writing (and then deleting) a large
 message. Smaller ones are checked only by their transaction, exactly as the larger:
 a refusal then costs a small blob written and discarded, while the precheck would cost
-every append a read (on PostgreSQL a round trip, 5% of a delivery)."""
+every append a read (on PostgreSQL a round trip)."""
 
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
     ("INBOX", None),
