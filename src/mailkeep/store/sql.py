@@ -643,9 +643,10 @@ _CONTENT_COLUMNS = (
 """The columns of ``contents`` an append fills besides ``blob`` (``NewContent``)."""
 
 
-def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
+def _thread_for(mailbox_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
     """RFC 8474 THREADID: join the thread of a message this one refers to, if the
-    account has one; otherwise start a thread named after this content."""
+    account of ``mailbox_id`` has one; otherwise start a thread named after this
+    content."""
     ids = [i for i in (*parsed.references, parsed.in_reply_to) if i][-20:]
     if not ids:
         return content_id
@@ -658,8 +659,9 @@ def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
         "WITH referred AS MATERIALIZED"
         f" (SELECT id FROM contents WHERE message_id IN ({marks}))"
         " SELECT m.thread_id FROM referred r JOIN messages m ON m.content_id = r.id"
-        " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ? LIMIT 1",
-        (*ids, account_id),
+        " JOIN mailboxes b ON b.id = m.mailbox_id"
+        " WHERE b.account_id = (SELECT account_id FROM mailboxes WHERE id = ?) LIMIT 1",
+        (*ids, mailbox_id),
     )
     if row is not None:
         return int(row[0])
@@ -670,6 +672,17 @@ def _thread_for(account_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
 def append_tx(
     mailbox_id: int, items: Sequence[Prepared], check_quota: bool, now: int
 ) -> Tx[AppendResult]:
+    # The contents first, the mailbox's row (UIDs, MODSEQ) and the account's (usage) last:
+    # concurrent appends to one mailbox queue on its row until they commit, so the less
+    # they do while holding it, the more of them commit per second (LMTP x4 on
+    # PostgreSQL: 441 -> 488 msg/s). An expunge takes the mailbox first and then a contents row's
+    # reference count: only the same message appended as its last copy is expunged can
+    # deadlock, which PostgreSQL detects and the loser runs again (``Replayable``).
+    contents = []
+    for item in items:
+        content_id = yield from _content_for(item)
+        thread = yield from _thread_for(mailbox_id, item.parsed, content_id)
+        contents.append((content_id, thread))
     mailbox = yield from _claim_uids(mailbox_id, len(items))
     total = sum(item.parsed.size for item in items)
     yield from _charge(mailbox.account_id, total, len(items), check_quota)
@@ -677,9 +690,7 @@ def append_tx(
     modseq = mailbox.highestmodseq
     states = []
     rows = []
-    for item in items:
-        content_id = yield from _content_for(item)
-        thread = yield from _thread_for(mailbox.account_id, item.parsed, content_id)
+    for item, (content_id, thread) in zip(items, contents, strict=True):
         keywords = normalize_keywords(item.keywords)
         rows.append(
             (
