@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from mailkeep.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.message import parse
 from mailkeep.store import query as q
-from mailkeep.store.api import Account, FetchField, FlagMode, Mailbox
+from mailkeep.store.api import Account, AppendResult, FetchField, FlagMode, Mailbox
 from mailkeep.store.changes import (
     SERVER_CHANNEL,
     ChangeSet,
@@ -478,6 +479,35 @@ async def test_append_each_is_each_append_in_order(store: SqlStore) -> None:
         second.change.after,
         third.change.after,
     ]
+
+
+async def test_append_each_commits_once(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without group commit (PostgreSQL) the appends are one transaction; each keeps its
+    own UIDs, MODSEQ and change, published in order."""
+    _, inbox = await setup_inbox(store)
+    listener = Listener()
+    store.hub.watch_mailbox(inbox.id, listener)
+    writes: list[object] = []
+    real_write = store.engine.write
+
+    async def write(tx: Any) -> Any:
+        writes.append(tx)
+        return await real_write(tx)
+
+    monkeypatch.setattr(store.engine, "write", write)
+    results = await store.append_each(
+        [(inbox.id, [msg("a")]), (inbox.id, [msg("b")]), (inbox.id, [msg("c"), msg("d")])]
+    )
+    assert len(writes) == (3 if store.engine.group_commit else 1)
+    assert all(isinstance(r, AppendResult) for r in results)
+    done = [r for r in results if isinstance(r, AppendResult)]
+    assert [r.uids for r in done] == [(1,), (2,), (3, 4)]
+    assert [r.change.after for r in done] == [inbox.highestmodseq + n for n in (1, 2, 3)]
+    assert [c.after for c in listener.drain() if isinstance(c, ChangeSet)] == [
+        r.change.after for r in done
+    ]
+    rows = await store.fetch(inbox.id, [1, 2, 3, 4], FetchField.ENVELOPE)
+    assert [row.uid for row in rows] == [1, 2, 3, 4]
 
 
 async def test_multiappend_is_atomic_under_quota(store: SqlStore) -> None:

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -218,6 +218,23 @@ def replayable(make: Callable[P, Tx[T]]) -> Callable[P, Tx[T]]:
         return Replayable(lambda: make(*args, **kwargs))
 
     return start
+
+
+def all_of(txs: Sequence[Tx[T]]) -> Tx[list[T]]:
+    """Several write transactions run as one, all or none; the result is theirs, in order
+    (pipelined appends sharing one commit where the engine has no group commit).
+    Replayable when each of them is."""
+    parts = list(txs)
+    if all(isinstance(tx, Replayable) for tx in parts):
+        return Replayable(lambda: _in_turn([cast(Replayable[T], tx).restart() for tx in parts]))
+    return _in_turn(parts)
+
+
+def _in_turn(txs: Sequence[Tx[T]]) -> Tx[list[T]]:
+    results = []
+    for tx in txs:
+        results.append((yield from tx))
+    return results
 
 
 def run_sync(tx: Tx[T], execute: Any) -> T:

@@ -46,7 +46,7 @@ from mailkeep.store.changes import (
 )
 from mailkeep.store.check import Report
 from mailkeep.store.hub import Hub
-from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx
+from mailkeep.store.ops import DeleteBlob, Dialect, One, Tx, all_of
 from mailkeep.store.query import Query, SortKey
 
 T = TypeVar("T")
@@ -263,17 +263,10 @@ class SqlStore:
         self, appends: Sequence[tuple[int, Sequence[NewMessage]]]
     ) -> list[AppendResult | Exception]:
         """Several independent appends, each all or none like ``append`` (quota checked),
-        with one result or error each, in order. An engine with group commit gets their
-        transactions queued together, so that they share one commit and sync: pipelined
-        APPEND commands. UIDs follow the order given either way."""
-        results: list[AppendResult | Exception] = []
-        if not self.engine.group_commit:
-            for mailbox_id, messages in appends:
-                try:
-                    results.append(await self.append(mailbox_id, messages))
-                except Exception as exc:
-                    results.append(exc)
-            return results
+        with one result or error each, in order, sharing one commit and sync: pipelined
+        APPEND commands. An engine with group commit gets their transactions queued
+        together; another runs them as one transaction. UIDs follow the order given."""
+        results: list[AppendResult | BaseException] = []
         staged: list[tuple[int, Sequence[NewMessage], list[sql.Prepared]] | Exception] = []
         for mailbox_id, messages in appends:
             try:
@@ -282,22 +275,52 @@ class SqlStore:
                 )
             except Exception as exc:
                 staged.append(exc)
-        # Tasks start in the order they are made, and each queues its transaction in its
-        # first step (``engine.write``): the writer sees them in order.
-        tasks = [
-            asyncio.ensure_future(self._finish_append(item[0], item[2], item[1], True))
-            for item in staged
-            if not isinstance(item, Exception)
-        ]
-        done = iter(await asyncio.gather(*tasks, return_exceptions=True))
+        ready = [item for item in staged if not isinstance(item, Exception)]
+        if self.engine.group_commit:
+            # Tasks start in the order they are made, and each queues its transaction in
+            # its first step (``engine.write``): the writer sees them in order.
+            tasks = [
+                asyncio.ensure_future(self._finish_append(mailbox_id, prepared, messages, True))
+                for mailbox_id, messages, prepared in ready
+            ]
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        else:
+            results = await self._finish_together(ready)
+        done = iter(results)
+        outcomes: list[AppendResult | Exception] = []
         for item in staged:
             if isinstance(item, Exception):
-                results.append(item)
+                outcomes.append(item)
                 continue
             outcome = next(done)
             if not isinstance(outcome, AppendResult | Exception):
                 raise outcome  # cancelled
-            results.append(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _finish_together(
+        self, ready: Sequence[tuple[int, Sequence[NewMessage], list[sql.Prepared]]]
+    ) -> list[AppendResult | BaseException]:
+        """Staged appends as one transaction (PostgreSQL, 16 pipelined APPENDs: one
+        commit instead of 16). Should any of them fail (over quota, a mailbox gone, a
+        blob collected meanwhile), each runs again on its own for its own answer."""
+        if len(ready) > 1:
+            now = self._now()
+            appends = [sql.append_tx(m, prepared, True, now) for m, _, prepared in ready]
+            try:
+                appended = await self._write(all_of(appends))
+            except Exception:  # each of them again below, for its own answer
+                pass
+            else:
+                for result in appended:
+                    self._appended(result)
+                return list(appended)
+        results: list[AppendResult | BaseException] = []
+        for mailbox_id, messages, prepared in ready:
+            try:
+                results.append(await self._finish_append(mailbox_id, prepared, messages, True))
+            except Exception as exc:
+                results.append(exc)
         return results
 
     async def _stage_append(
@@ -339,11 +362,14 @@ class SqlStore:
         except BaseException:
             await self._discard_unused([p.blob for p in prepared])
             raise
+        self._appended(result)
+        return result
+
+    def _appended(self, result: AppendResult) -> None:
         # Messages that arrive before any session looked are \Recent for the first one.
-        self._recent.setdefault(mailbox_id, result.uids[0])
+        self._recent.setdefault(result.mailbox.id, result.uids[0])
         self.engine.appended(len(result.uids))
         self._publish([result.change])
-        return result
 
     async def _discard_unused(self, blobs: list[str]) -> None:
         """Do not leave blobs behind for a message we refused (over quota, gone
