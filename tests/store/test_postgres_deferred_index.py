@@ -119,3 +119,17 @@ async def test_indexers_of_two_nodes_and_a_collection_agree(postgresql: Backend)
     assert await other.search(inbox, q.BodyContains("here")) == [
         uid for uid in range(1, count + 1) if uid not in doomed
     ]
+
+
+async def test_a_node_indexes_what_another_process_delivered(
+    postgresql: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mailkeep deliver`` (or a node that stops) may be gone before its first pause: the
+    nodes that hear of its delivery index the text."""
+    await postgresql.open()  # the server
+    deliverer = await postgresql.open()
+    monkeypatch.setattr(deliverer.engine, "_index_soon", lambda count: None)
+    inbox = await inbox_id(deliverer)
+    await deliverer.append(inbox, [msg("from a pipe", "Delivered by another process.\r\n")])
+    await postgresql.close(deliverer)
+    await _until_indexed(postgresql.url, 1)

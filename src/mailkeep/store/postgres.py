@@ -591,9 +591,10 @@ class PostgresEngine:
                 await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
 
     async def _index_in_pauses(self) -> None:
-        """The node's indexer: what its appends left pending, once they pause for
-        ``INDEX_IDLE`` (or between them past ``INDEX_BACKLOG``). Rows another node is
-        indexing are skipped; a SEARCH has whatever is left indexed before it looks."""
+        """The node's indexer: texts left pending by its appends (and by others it hears
+        of), once they pause for ``INDEX_IDLE`` (or between them past ``INDEX_BACKLOG``).
+        Rows another node is indexing are skipped; a SEARCH has whatever is left indexed
+        before it looks."""
         loop = asyncio.get_running_loop()
         try:
             while self._unindexed:
@@ -620,6 +621,15 @@ class PostgresEngine:
         and until then a mailbox filled just now is planned as nearly empty (SEARCH BODY
         through every row instead of the trigram index: 50 ms against 3 for 5,000
         messages)."""
+        self._index_soon(count)
+        self._appended += count
+        if self._appended >= self._analyze_after and self._analyzing is None:
+            self._appended = 0
+            self._analyzing = asyncio.get_running_loop().create_task(self._analyze())
+
+    def _index_soon(self, count: int) -> None:
+        """Have pending texts indexed in the next pause: ``count`` appended here, or an
+        unknown number (say 1) by another node or by ``mailkeep deliver``."""
         loop = asyncio.get_running_loop()
         self._unindexed += count
         self._last_append = loop.time()
@@ -627,10 +637,6 @@ class PostgresEngine:
             self._indexing = loop.create_task(self._index_in_pauses())
         elif self._unindexed >= INDEX_BACKLOG:
             self._backlog.set()
-        self._appended += count
-        if self._appended >= self._analyze_after and self._analyzing is None:
-            self._appended = 0
-            self._analyzing = loop.create_task(self._analyze())
 
     async def _analyze(self) -> None:
         try:
@@ -741,6 +747,9 @@ class PostgresEngine:
         change: Change
         if note["k"] == "touched":
             change = MailboxTouched(note["a"], note["m"], note["h"])
+            # Mail delivered elsewhere (another node, ``mailkeep deliver``) leaves its text
+            # pending, and that process may be gone before its next pause.
+            self._index_soon(1)
         else:
             change = MailboxEvent(
                 note["a"], note["k"], note["name"], note.get("old"), mailbox_id=note.get("m")
