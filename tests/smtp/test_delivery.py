@@ -10,8 +10,9 @@ import pytest
 
 from mailkeep.auth.passwords import hash_password
 from mailkeep.mail.parser import Parser
+from mailkeep.smtp import delivery as delivery_module
 from mailkeep.smtp.delivery import Delivery, Envelope, Status
-from mailkeep.store.api import FetchField
+from mailkeep.store.api import Account, FetchField
 from mailkeep.store.factory import open_store
 from mailkeep.store.sqlstore import SqlStore
 
@@ -68,3 +69,33 @@ async def test_an_inbox_found_gone_is_looked_up_again(store: SqlStore, parser: P
     (again,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
     assert again.status is Status.DELIVERED
     assert (await store.mailbox_status(new.id)).messages == 1
+
+
+async def test_an_account_looked_up_answers_for_a_second(
+    store: SqlStore, parser: Parser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RCPT, DATA and the next messages for one address use one lookup of the account
+    (``ACCOUNT_TTL``), its usage kept as each delivery leaves it; once that is past, the
+    account is read again."""
+    await store.create_account("alice@mail.test", hash_password("pw"), None)
+    delivery = Delivery(store, "mail.test", ["mail.test"], parser=parser)
+    envelope = Envelope("bob@example.org", "client.test")
+    lookups: list[str] = []
+    get_account = store.get_account
+
+    async def counted(address: str) -> Account | None:
+        lookups.append(address)
+        return await get_account(address)
+
+    monkeypatch.setattr(store, "get_account", counted)
+    for _ in range(3):
+        assert await delivery.accept("Alice+tag@mail.test") is Status.DELIVERED
+        (outcome,) = await delivery.deliver(RAW, envelope, ["alice@mail.test"])
+        assert outcome.status is Status.DELIVERED
+    assert lookups == ["alice@mail.test"]
+    account, _ = await delivery.resolve("alice@mail.test")
+    assert account is not None
+    assert account.used_messages == 3
+    monkeypatch.setattr(delivery_module, "ACCOUNT_TTL", 0.0)
+    await delivery.resolve("alice@mail.test")
+    assert lookups == ["alice@mail.test"] * 2

@@ -24,9 +24,11 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,16 @@ log = logging.getLogger("mailkeep.delivery")
 
 TRACE_ALLOWANCE = 512
 """Octets reserved for Return-Path, Delivered-To and Received in the RCPT quota check."""
+ACCOUNT_TTL = 1.0
+"""Seconds an account looked up for one recipient answers for the next ones: RCPT and
+then DATA, and a stream of mail for one address, without a store read each (on
+PostgreSQL two round trips fewer per delivery: 5,000 over one LMTP connection 277 -> 295
+msg/s, over four 491 -> 529). Each delivery leaves the account's quota and usage as its transaction saw
+them. What can be up to that old is the RCPT-time estimate after a change made elsewhere
+(an expunge, a new quota): the append checks the quota exactly, and a refusal or an
+account found deleted is looked up again for its answer."""
+ACCOUNTS_HELD = 10_000
+"""At most this many accounts are held so (all are dropped when it is reached)."""
 
 
 class Status(enum.Enum):
@@ -94,6 +106,8 @@ class Delivery:
         self.hostname = hostname
         self.domains = {d.lower() for d in domains}
         self.postmaster = f"postmaster@{domains[0] if domains else hostname}".lower()
+        self._accounts: dict[str, tuple[float, Account]] = {}
+        """By address: when it was looked up, and the account (``ACCOUNT_TTL``)."""
         self._inboxes: dict[int, int] = {}
         """INBOX's mailbox id by account id, so that a delivery need not look it up:
         INBOX is neither deleted nor renamed away (RENAME moves its messages), so the id
@@ -104,7 +118,7 @@ class Delivery:
         address = base_address(recipient)
         if address == "postmaster":
             address = self.postmaster
-        account = await self.store.get_account(address)
+        account = await self._account(address)
         if account is not None:
             return account, Status.DELIVERED
         if not await self._serves_domain(address.rpartition("@")[2]):
@@ -118,6 +132,31 @@ class Delivery:
         if account is None:
             return status
         return quota_status(account, size)
+
+    async def _account(self, address: str) -> Account | None:
+        held = self._accounts.get(address)
+        if held is not None and time.monotonic() - held[0] < ACCOUNT_TTL:
+            return held[1]
+        account = await self.store.get_account(address)
+        if account is None:
+            self._accounts.pop(address, None)
+        else:
+            self._hold(address, account)
+        return account
+
+    def _hold(self, address: str, account: Account) -> None:
+        if len(self._accounts) >= ACCOUNTS_HELD:
+            self._accounts.clear()
+        self._accounts[address] = (time.monotonic(), account)
+
+    async def _reread(self, account: Account) -> Account | None:
+        """``account`` as the store has it now (None: deleted); as remembered should the
+        store not answer."""
+        self._accounts.pop(account.address, None)
+        try:
+            return await self._account(account.address)
+        except MailkeepError:
+            return account
 
     async def _serves_domain(self, domain: str) -> bool:
         if self.domains:
@@ -157,14 +196,22 @@ class Delivery:
             parsed = await parsing
             result = await self.store.append(target, [NewMessage(message, parsed)])
         except QuotaExceeded as exc:
-            quota = account.quota_bytes if account is not None else None
+            # Too big for the quota as it is now, not as remembered (``ACCOUNT_TTL``).
+            current = await self._reread(account) if account is not None else None
+            quota = current.quota_bytes if current is not None else None
             too_big = quota is not None and len(message) > quota
             status = Status.TOO_BIG if too_big else Status.OVER_QUOTA
             log.info("%s to=<%s> %s: %s", queue_id, recipient, status.value, exc)
             return Outcome(recipient, status, str(exc))
         except (TemporaryFailure, MailkeepError) as exc:
             if isinstance(exc, NotFound) and account is not None:
+                # Remembered, but deleted since: the recipient is unknown now.
                 self._inboxes.pop(account.id, None)
+                if await self._reread(account) is None:
+                    log.info("%s to=<%s> unknown user: %s", queue_id, recipient, exc)
+                    return Outcome(
+                        recipient, Status.UNKNOWN_USER, f"no mailbox here by the name {recipient}"
+                    )
             log.warning("%s to=<%s> deferred: %s", queue_id, recipient, exc)
             return Outcome(recipient, Status.TEMPORARY, str(exc))
         except Exception:  # our bug: this recipient fails temporarily, the others go on
@@ -172,6 +219,15 @@ class Delivery:
             return Outcome(recipient, Status.TEMPORARY, "internal error")
         finally:
             parsing.cancel()  # unless done: not wanted after a refusal or a failure
+        if (usage := result.usage) is not None:  # the account as this append left it
+            held = dataclasses.replace(
+                account,
+                quota_bytes=usage.quota_bytes,
+                quota_messages=usage.quota_messages,
+                used_bytes=usage.used_bytes,
+                used_messages=usage.used_messages,
+            )
+            self._hold(account.address, held)
         log.info(
             "%s from=<%s> to=<%s> size=%d uid=%d delivered",
             queue_id,

@@ -212,6 +212,16 @@ class AppendResult:
     mailbox: Mailbox
     uids: tuple[int, ...]
     change: ChangeSet
+    usage: Usage | None = None
+    """The owner's quota and usage as the append left them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    quota_bytes: int | None
+    quota_messages: int | None
+    used_bytes: int
+    used_messages: int
 
 
 @dataclass(frozen=True, slots=True)

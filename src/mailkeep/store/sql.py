@@ -35,6 +35,7 @@ from mailkeep.store.api import (
     MailboxStatus,
     MessageRow,
     ThreadHeaders,
+    Usage,
 )
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
 from mailkeep.store.ops import (
@@ -267,10 +268,11 @@ def _check_quota(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]
     _refuse_over_quota(row[0], row[1], row[2], row[3], add_bytes, add_messages)
 
 
-def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: bool) -> Tx[None]:
+def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: bool) -> Tx[Usage]:
     """Add to the account's usage and, with ``check_quota``, refuse what then exceeds its
     quota (the caller's transaction is rolled back): one statement for what
-    ``_check_quota`` and ``_add_usage`` do in two, with the same row lock."""
+    ``_check_quota`` and ``_add_usage`` do in two, with the same row lock. The answer is
+    the quota and usage after."""
     row = yield One(
         "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
         " WHERE id = ? RETURNING quota_bytes, quota_messages, used_bytes, used_messages",
@@ -278,8 +280,8 @@ def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: boo
     )
     if row is None:
         raise NotFound("no such account")
+    quota_bytes, quota_messages, used_bytes, used_messages = row
     if check_quota:
-        quota_bytes, quota_messages, used_bytes, used_messages = row
         _refuse_over_quota(
             quota_bytes,
             quota_messages,
@@ -288,6 +290,7 @@ def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: boo
             add_bytes,
             add_messages,
         )
+    return Usage(quota_bytes, quota_messages, used_bytes, used_messages)
 
 
 def _refuse_over_quota(
@@ -685,7 +688,7 @@ def append_tx(
         contents.append((content_id, thread))
     mailbox = yield from _claim_uids(mailbox_id, len(items))
     total = sum(item.parsed.size for item in items)
-    yield from _charge(mailbox.account_id, total, len(items), check_quota)
+    usage = yield from _charge(mailbox.account_id, total, len(items), check_quota)
     uid = mailbox.uidnext - len(items)
     modseq = mailbox.highestmodseq
     states = []
@@ -718,7 +721,7 @@ def append_tx(
         appended=tuple(states),
         uidnext=uid,
     )
-    return AppendResult(mailbox, tuple(s.uid for s in states), change)
+    return AppendResult(mailbox, tuple(s.uid for s in states), change, usage)
 
 
 _INSERT_MESSAGE = (
