@@ -48,10 +48,10 @@ ACCOUNT_TTL = 1.0
 """Seconds an account looked up for one recipient answers for the next ones: RCPT and
 then DATA, and a stream of mail for one address, without a store read each (on
 PostgreSQL two round trips fewer per delivery: 5,000 over one LMTP connection 277 -> 295
-msg/s, over four 491 -> 529). Each delivery leaves the account's quota and usage as its transaction saw
-them. What can be up to that old is the RCPT-time estimate after a change made elsewhere
-(an expunge, a new quota): the append checks the quota exactly, and a refusal or an
-account found deleted is looked up again for its answer."""
+msg/s, over four 491 -> 529). Each delivery leaves the account's quota and usage as its
+transaction saw them. What can be up to that old is the RCPT-time estimate after a change
+made elsewhere (an expunge, a new quota): the append checks the quota exactly, and a
+refusal or an account found deleted is looked up again for its answer."""
 ACCOUNTS_HELD = 10_000
 """At most this many accounts are held so (all are dropped when it is reached)."""
 

@@ -68,9 +68,10 @@ class Many:
 @dataclass(frozen=True, slots=True)
 class NewContent:
     """Insert a contents row for a stored blob: ``blob`` and ``values`` into ``blob``
-    and ``columns``, a reference count of one (``content_refs``) and the text in the
-    full-text index (``FtsInsert``). The result is the new row's id, or None when the
-    blob is not durably stored (collected meanwhile: the caller writes it again).
+    and ``columns``, a reference count of one (``content_refs``) and the text for the
+    full-text index (as ``FtsInsert``; both backends index it after the commit). The
+    result is the new row's id, or None when the blob is not durably stored (collected
+    meanwhile: the caller writes it again).
 
     The blob's presence is checked inside the write transaction, serialised with
     ``DeleteBlob``, so that a blob collected concurrently is never referenced. One op for

@@ -675,12 +675,13 @@ def _thread_for(mailbox_id: int, parsed: ParsedMessage, content_id: int) -> Tx[i
 def append_tx(
     mailbox_id: int, items: Sequence[Prepared], check_quota: bool, now: int
 ) -> Tx[AppendResult]:
-    # The contents first, the mailbox's row (UIDs, MODSEQ) and the account's (usage) last:
-    # concurrent appends to one mailbox queue on its row until they commit, so the less
-    # they do while holding it, the more of them commit per second (LMTP x4 on
-    # PostgreSQL: 441 -> 488 msg/s). An expunge takes the mailbox first and then a contents row's
-    # reference count: only the same message appended as its last copy is expunged can
-    # deadlock, which PostgreSQL detects and the loser runs again (``Replayable``).
+    # The contents first, the mailbox's row (UIDs, MODSEQ) and the account's (usage)
+    # last: concurrent appends to one mailbox queue on its row until they commit, so the
+    # less they do while holding it, the more of them commit per second (LMTP x4 on
+    # PostgreSQL: 441 -> 488 msg/s). An expunge takes the mailbox first and then a
+    # contents row's reference count: only the same message appended as its last copy is
+    # expunged can deadlock, which PostgreSQL detects and the loser runs again
+    # (``Replayable``).
     contents = []
     for item in items:
         content_id = yield from _content_for(item)
