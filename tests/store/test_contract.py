@@ -17,6 +17,7 @@ from mailkeep.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.message import parse
 from mailkeep.store import query as q
+from mailkeep.store import sql
 from mailkeep.store.api import Account, AppendResult, FetchField, FlagMode, Mailbox
 from mailkeep.store.changes import (
     SERVER_CHANNEL,
@@ -631,6 +632,30 @@ async def test_snapshot_lists_uids_first_unseen_and_recent(store: SqlStore) -> N
     assert (await store.snapshot(inbox.id)).first_unseen_uid is None
     with pytest.raises(NotFound):
         await store.snapshot(inbox.id + 1000)
+
+
+async def test_a_snapshot_read_before_a_claim_does_not_give_recent_again(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SELECT whose read saw the mailbox before a delivery, finished after another
+    session claimed the delivery as \\Recent: the message is \\Recent for that other
+    session only (the claim never moves back)."""
+    _, inbox = await setup_inbox(store)
+    first = await store.snapshot(inbox.id, claim_recent=True)
+    stale = await store.engine.read(sql.snapshot_tx(inbox.id, None))  # B's read, early
+    await store.append(inbox.id, [msg("new")])
+    assert store.claim_recent(inbox.id, 2) == first.mailbox.uidnext  # A: UID 1 is its
+    read = store.engine.read
+
+    async def read_once(tx: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(store.engine, "read", read)
+        tx.close()
+        return stale
+
+    monkeypatch.setattr(store.engine, "read", read_once)
+    late = await store.snapshot(inbox.id, claim_recent=True)  # B's SELECT ends now
+    assert late.mailbox.uidnext == 1
+    assert store.claim_recent(inbox.id, 2) == 2  # B hears of UID 1: not \Recent for B
 
 
 # ---------------------------------------------------------------------------- fetch

@@ -445,7 +445,9 @@ class SqlStore:
         # IMAP4rev2 dropped \Recent altogether.
         recent_from = self._recent.setdefault(mailbox_id, mailbox.uidnext)
         if claim_recent:
-            self._recent[mailbox_id] = mailbox.uidnext
+            # Never back: another session may have claimed beyond what this read saw
+            # (its delivery committed while this read ran).
+            self._recent[mailbox_id] = max(recent_from, mailbox.uidnext)
         return Snapshot(mailbox, uids, first_unseen, recent_from, keywords)
 
     def recent_boundary(self, mailbox_id: int, uidnext: int) -> int:
