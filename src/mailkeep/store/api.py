@@ -218,6 +218,8 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """An account's quotas (None: none) and what it uses."""
+
     quota_bytes: int | None
     quota_messages: int | None
     used_bytes: int
