@@ -24,6 +24,7 @@ from typing import Any
 
 from mailkeep.errors import ConfigError, NotFound
 from mailkeep.mail.message import parse
+from mailkeep.store import sql
 from mailkeep.store.ops import All, Exec, FtsInsert, Many, One, Row, Tx
 from mailkeep.store.sqlstore import SqlStore
 
@@ -75,37 +76,7 @@ TABLES = (
         ),
     ),
     Table("subscriptions", ("account_id", "name"), ("account_id", "name")),
-    Table(
-        "contents",
-        ("id",),
-        (
-            "id",
-            "blob",
-            "size",
-            "header",
-            "envelope",
-            "body",
-            "bodystructure",
-            "structure",
-            "sent_date",
-            "sent_tz",
-            "subject",
-            "from_",
-            "to_",
-            "cc",
-            "bcc",
-            "base_subject",
-            "sort_from",
-            "sort_to",
-            "sort_cc",
-            "display_from",
-            "display_to",
-            "message_id",
-            "in_reply_to",
-            "references_",
-            "preview",
-        ),
-    ),
+    Table("contents", ("id",), ("id", "blob", *sql.CONTENT_COLUMNS)),
     Table(
         "messages",
         ("mailbox_id", "uid"),

@@ -612,13 +612,13 @@ def _content_for(item: Prepared) -> Tx[int]:
         " ".join(p.references),
         p.preview,
     )
-    content_id = yield NewContent(item.blob, _CONTENT_COLUMNS, values, p.header_text, p.body_text)
+    content_id = yield NewContent(item.blob, CONTENT_COLUMNS, values, p.header_text, p.body_text)
     if content_id is None:
         raise BlobMissing(item.blob)
     return int(content_id)
 
 
-_CONTENT_COLUMNS = (
+CONTENT_COLUMNS = (
     "size",
     "header",
     "envelope",
@@ -643,7 +643,8 @@ _CONTENT_COLUMNS = (
     "references_",
     "preview",
 )
-"""The columns of ``contents`` an append fills besides ``blob`` (``NewContent``)."""
+"""The columns of ``contents`` an append fills besides ``blob`` (``NewContent``); with
+``id`` and ``blob``, all of them (``copy.TABLES``)."""
 
 
 def _thread_for(mailbox_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
