@@ -90,6 +90,7 @@ from mailkeep.store.ops import (
     ReadBlob,
     Replayable,
     Tx,
+    replayable,
 )
 
 T = TypeVar("T")
@@ -244,6 +245,29 @@ def to_postgres(sql: str) -> str:
             continue
         out.append(char)
     return "".join(out)
+
+
+@replayable
+def _index_batch_tx(*, skip_locked: bool) -> Tx[int]:
+    """Move up to ``INDEX_BATCH`` pending texts into ``contents_text``; the answer is how
+    many were found (fewer than a batch: none are left)."""
+    # The contents rows first, as a collection deleting one does (and then its pending
+    # text): the same order, so never a deadlock.
+    skip = " SKIP LOCKED" if skip_locked else ""
+    rows = yield All(
+        "SELECT id FROM contents WHERE id IN (SELECT content_id FROM contents_text_pending"
+        f" ORDER BY content_id LIMIT ?) ORDER BY id FOR KEY SHARE{skip}",
+        (INDEX_BATCH,),
+    )
+    if rows:
+        yield Exec(
+            "WITH moved AS (DELETE FROM contents_text_pending"
+            " WHERE content_id = ANY(CAST(? AS bigint[])) RETURNING *)"
+            " INSERT INTO contents_text (content_id, headers, body, words)"
+            " SELECT content_id, headers, body, words FROM moved",
+            ([row[0] for row in rows],),
+        )
+    return len(rows)
 
 
 @lru_cache
@@ -554,41 +578,8 @@ class PostgresEngine:
         """Return once every text pending when called is indexed. Rows another indexer
         holds are waited for, not skipped: a SEARCH waiting for this must find them
         indexed when it looks again."""
-        try:
-            while await self._index_batch(skip_locked=False) == INDEX_BATCH:
-                pass
-        except _UNAVAILABLE as exc:
-            raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
-
-    async def _index_batch(self, *, skip_locked: bool) -> int:
-        """Move up to ``INDEX_BATCH`` pending texts into ``contents_text``; the answer is
-        how many were found (fewer than a batch: none are left)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self._pool.acquire() as connection, connection.transaction():
-                    # The contents rows first, as a collection deleting one does (and
-                    # then its pending text): the same order, so never a deadlock.
-                    ids = await connection.fetch(
-                        "SELECT id FROM contents WHERE id IN (SELECT content_id FROM"
-                        " contents_text_pending ORDER BY content_id LIMIT $1)"
-                        f" ORDER BY id FOR KEY SHARE{' SKIP LOCKED' if skip_locked else ''}",
-                        INDEX_BATCH,
-                    )
-                    if ids:
-                        await connection.execute(
-                            "WITH moved AS (DELETE FROM contents_text_pending"
-                            " WHERE content_id = ANY($1::bigint[]) RETURNING *)"
-                            " INSERT INTO contents_text (content_id, headers, body, words)"
-                            " SELECT content_id, headers, body, words FROM moved",
-                            [row[0] for row in ids],
-                        )
-                return len(ids)
-            except _RETRY:
-                if attempt >= _ATTEMPTS:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+        while await self.write(_index_batch_tx(skip_locked=False)) == INDEX_BATCH:
+            pass
 
     async def _index_in_pauses(self) -> None:
         """The node's indexer: texts left pending by its appends (and by others it hears
@@ -605,9 +596,9 @@ class PostgresEngine:
                         await asyncio.wait_for(self._backlog.wait(), wait)
                     continue
                 self._unindexed = 0  # appends from now on count again
-                while await self._index_batch(skip_locked=True) == INDEX_BATCH:
+                while await self.write(_index_batch_tx(skip_locked=True)) == INDEX_BATCH:
                     pass
-        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+        except (TemporaryFailure, asyncpg.PostgresError) as exc:
             log.warning("could not index new messages' text (a search will): %s", exc)
         finally:
             self._indexing = None
