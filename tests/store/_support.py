@@ -16,6 +16,15 @@ from mailkeep.store.sqlstore import SqlStore
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
 
+async def blob_bytes(store: SqlStore, blob: str) -> bytes:
+    """A stored message's octets, read whole."""
+    reader = await store.open_blob(blob)
+    try:
+        return await reader.read(0, reader.size)
+    finally:
+        await reader.close()
+
+
 async def inbox_id(store: SqlStore) -> int:
     """A new account's INBOX (alice@example.org), for tests that need one mailbox."""
     account = await store.create_account("alice@example.org", ARGON, None)

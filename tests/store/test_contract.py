@@ -30,7 +30,7 @@ from mailkeep.store.hub import Listener
 from mailkeep.store.metadata import TooManyEntries
 from mailkeep.store.sqlstore import QUOTA_PRECHECK_OCTETS, SqlStore
 
-from ._support import msg, new, raw_message
+from ._support import blob_bytes, msg, new, raw_message
 from .conftest import Backend
 
 SEEN = int(SystemFlag.SEEN)
@@ -582,11 +582,7 @@ async def test_identical_messages_are_stored_once(store: SqlStore) -> None:
     usage = await store.get_account_by_id(account.id)
     assert usage is not None
     assert (usage.used_messages, usage.used_bytes) == (2, 2 * len(raw))
-    reader = await store.open_blob(a.blob)
-    try:
-        assert await reader.read(0, reader.size) == raw
-    finally:
-        await reader.close()
+    assert await blob_bytes(store, a.blob) == raw
 
 
 async def test_internaldate_keeps_its_zone(store: SqlStore) -> None:
@@ -693,11 +689,7 @@ async def test_fetch_every_field(store: SqlStore) -> None:
     assert row.savedate is not None
     assert abs(row.savedate - datetime.now(UTC)) < timedelta(minutes=1)
     assert row.downloaded_at is None
-    reader = await store.open_blob(row.blob)
-    try:
-        assert await reader.read(0, reader.size) == raw
-    finally:
-        await reader.close()
+    assert await blob_bytes(store, row.blob) == raw
     # Only what was asked for is loaded.
     (flags_only,) = await store.fetch(inbox.id, [1], FetchField.FLAGS)
     assert (flags_only.envelope, flags_only.blob, flags_only.size) == (b"", "", 0)
@@ -1399,11 +1391,7 @@ async def test_reappend_before_collection_keeps_the_blob(store: SqlStore) -> Non
     await store.append(inbox.id, [new(raw)])
     await store.collect_garbage()
     assert await _blob_exists(store, row.blob)
-    reader = await store.open_blob(row.blob)
-    try:
-        assert await reader.read(0, reader.size) == raw
-    finally:
-        await reader.close()
+    assert await blob_bytes(store, row.blob) == raw
     assert await store.search(inbox.id, q.BodyContains("comes back")) == [2]
 
 
@@ -1417,11 +1405,7 @@ async def test_reappend_during_collection_is_safe(store: SqlStore) -> None:
         await asyncio.gather(store.collect_garbage(), store.append(inbox.id, [new(raw)]))
         last = (await store.snapshot(inbox.id)).uids[-1]
         (row,) = await store.fetch(inbox.id, [last], FetchField.BLOB)
-        reader = await store.open_blob(row.blob)
-        try:
-            assert await reader.read(0, reader.size) == raw
-        finally:
-            await reader.close()
+        assert await blob_bytes(store, row.blob) == raw
         await store.collect_garbage()
         assert await _blob_exists(store, row.blob)
 
@@ -1446,11 +1430,7 @@ async def test_an_append_whose_blob_is_gone_writes_it_again(
     result = await store.append(inbox.id, [new(raw)])
     assert writes == [writes[0], writes[0]]
     (row,) = await store.fetch(inbox.id, list(result.uids), FetchField.BLOB)
-    reader = await store.open_blob(row.blob)
-    try:
-        assert await reader.read(0, reader.size) == raw
-    finally:
-        await reader.close()
+    assert await blob_bytes(store, row.blob) == raw
     assert await store.search(inbox.id, q.BodyContains("came back")) == list(result.uids)
     account = await store.get_account_by_id(inbox.account_id)
     assert account is not None
@@ -1556,11 +1536,7 @@ async def test_data_persists_across_reopen(backend: Backend) -> None:
     assert box == appended.mailbox
     (row,) = await again.fetch(inbox.id, [1], FetchField.FLAGS | FetchField.BLOB)
     assert (row.flags, row.keywords) == (SEEN, ("$Kept",))
-    reader = await again.open_blob(row.blob)
-    try:
-        assert await reader.read(0, reader.size) == raw
-    finally:
-        await reader.close()
+    assert await blob_bytes(again, row.blob) == raw
     assert await again.search(inbox.id, q.BodyContains("after a restart")) == [1]
 
 

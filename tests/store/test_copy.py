@@ -20,7 +20,7 @@ from mailkeep.store.copy import copy_store
 from mailkeep.store.factory import open_store
 from mailkeep.store.sqlstore import SqlStore
 
-from ._support import msg, new, raw_message
+from ._support import blob_bytes, msg, new, raw_message
 from .conftest import Backend, _empty
 
 SEEN = int(SystemFlag.SEEN)
@@ -85,14 +85,6 @@ async def fill(store: SqlStore) -> None:
     await store.copy(inbox.id, [4], lists.id, move=True)
 
 
-async def _blob(store: SqlStore, blob: str) -> bytes:
-    reader = await store.open_blob(blob)
-    try:
-        return await reader.read(0, reader.size)
-    finally:
-        await reader.close()
-
-
 async def visible_state(store: SqlStore) -> dict[str, Any]:
     """Everything IMAP and POP3 clients can observe, and what the server keeps for them."""
     state: dict[str, Any] = {}
@@ -109,7 +101,7 @@ async def visible_state(store: SqlStore) -> dict[str, Any]:
                 "status": await store.mailbox_status(box.id),
                 "first_unseen": snapshot.first_unseen_uid,
                 "rows": rows,
-                "bodies": [await _blob(store, r.blob) for r in rows],
+                "bodies": [await blob_bytes(store, r.blob) for r in rows],
                 "uidls": [drop.uidl(i) for i in range(len(rows))],
                 "expunged": (changes.expunged, changes.expunge_log_complete),
                 "later": await store.changes_since(box.id, box.highestmodseq - 2),

@@ -21,7 +21,7 @@ from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MailboxTouch
 from mailkeep.store.hub import Listener
 from mailkeep.store.sqlstore import SqlStore
 
-from ._support import msg, new, raw_message
+from ._support import blob_bytes, msg, new, raw_message
 from .conftest import Backend
 
 SEEN = int(SystemFlag.SEEN)
@@ -254,11 +254,7 @@ async def test_collection_on_one_node_while_another_appends(postgresql: Backend)
         again, _ = await asyncio.gather(b.append(inbox.id, [new(raw)]), a.collect_garbage())
         await a.collect_garbage()
         (row,) = await a.fetch(inbox.id, list(again.uids), FetchField.BLOB)
-        reader = await a.open_blob(row.blob)
-        try:
-            assert await reader.read(0, reader.size) == raw
-        finally:
-            await reader.close()
+        assert await blob_bytes(a, row.blob) == raw
 
 
 async def test_a_node_that_lost_its_listening_connection_catches_up(
