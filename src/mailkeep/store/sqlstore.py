@@ -266,7 +266,6 @@ class SqlStore:
         with one result or error each, in order, sharing one commit and sync: pipelined
         APPEND commands. An engine with group commit gets their transactions queued
         together; another runs them as one transaction. UIDs follow the order given."""
-        results: list[AppendResult | BaseException] = []
         staged: list[tuple[int, Sequence[NewMessage], list[sql.Prepared]] | Exception] = []
         for mailbox_id, messages in appends:
             try:
@@ -276,6 +275,7 @@ class SqlStore:
             except Exception as exc:
                 staged.append(exc)
         ready = [item for item in staged if not isinstance(item, Exception)]
+        results: list[AppendResult | BaseException]
         if self.engine.group_commit:
             # Tasks start in the order they are made, and each queues its transaction in
             # its first step (``engine.write``): the writer sees them in order.
