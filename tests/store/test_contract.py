@@ -491,9 +491,9 @@ async def test_append_each_commits_once(store: SqlStore, monkeypatch: pytest.Mon
     writes: list[object] = []
     real_write = store.engine.write
 
-    async def write(tx: Any) -> Any:
+    async def write(tx: Any, **options: Any) -> Any:
         writes.append(tx)
-        return await real_write(tx)
+        return await real_write(tx, **options)
 
     monkeypatch.setattr(store.engine, "write", write)
     results = await store.append_each(

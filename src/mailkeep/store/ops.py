@@ -87,6 +87,31 @@ class NewContent:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendOne:
+    """Append one message in one statement that is its own transaction, on a backend
+    that can (``Dialect.append_one``; PostgreSQL, where each statement is a round trip):
+    what ``sql.append_tx`` does for one message. Run by ``write(tx, one_statement=True)``
+    as a transaction's only op. The result is ``(outcome, mailbox, usage)``: outcome
+    ``appended`` with the mailbox's row as after (``sql.MAILBOX_COLUMNS``) and the
+    account's quota and usage after the charge (as ``Usage``); or, with nothing kept,
+    ``blob missing``, ``no mailbox``, ``no account`` (both None), ``over quota`` (the
+    usage it would have made, mailbox None)."""
+
+    mailbox_id: int
+    blob: str
+    check_quota: bool
+    now: int
+    message: tuple[Any, ...]
+    """The messages row's flags, keywords, internaldate and its time zone."""
+    referred: tuple[str, ...]
+    """Message-IDs it refers to, for its THREADID."""
+    content: tuple[Any, ...]
+    """The values of ``sql.CONTENT_COLUMNS``, should the blob have no contents row yet."""
+    headers: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     """Run a query; the result is its first column as a compact sequence of ints."""
 
@@ -127,7 +152,19 @@ class ReadBlob:
     blob: str
 
 
-Op = One | All | Exec | Many | Column | NewContent | FtsInsert | FtsDelete | DeleteBlob | ReadBlob
+Op = (
+    One
+    | All
+    | Exec
+    | Many
+    | Column
+    | NewContent
+    | AppendOne
+    | FtsInsert
+    | FtsDelete
+    | DeleteBlob
+    | ReadBlob
+)
 
 Tx = Generator[Op, Any, T]
 
@@ -144,6 +181,8 @@ class Dialect(Protocol):
     """SQL answering one row, true when some contents are not in the full-text index
     yet (SQLite indexes after acknowledging, migration 0007); None when the backend
     indexes as it commits."""
+    append_one: bool
+    """Whether the backend runs ``AppendOne``."""
 
     def contains(self, haystack_sql: str) -> str:
         """SQL true when the (already lowercased) column contains the parameter ``?``."""

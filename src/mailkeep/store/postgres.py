@@ -78,6 +78,7 @@ from mailkeep.store.blobs import BytesBlobReader, read_chunks
 from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
 from mailkeep.store.ops import (
     All,
+    AppendOne,
     Column,
     DeleteBlob,
     Exec,
@@ -183,6 +184,7 @@ class PostgresDialect:
     name = "postgresql"
     narrow_contents = ""
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM contents_text_pending)"
+    append_one = True  # migration 0011
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"
@@ -290,6 +292,20 @@ def _insert_content(columns: tuple[str, ...]) -> str:
     )
 
 
+_APPEND_ONE = (
+    "SELECT * FROM mailkeep_append_one("
+    + ", ".join(f"${n}" for n in range(1, 36))  # the 35 parameters of migration 0011
+    + ")"
+)
+_APPEND_REFUSALS = {
+    "MK001": "blob missing",
+    "MK002": "no mailbox",
+    "MK003": "no account",
+    "MK004": "over quota",
+}
+"""``AppendOne``'s outcome for each error its function raises (migration 0011)."""
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str) and "\x00" in value:
         return value.replace("\x00", "")
@@ -394,6 +410,8 @@ class PostgresEngine:
         self._reconnect: asyncio.Task[None] | None = None
         self._closing = False
         self._last_turn: asyncio.Future[None] | None = None
+        self._appending: dict[int, set[_InFlight]] = {}
+        """``AppendOne``s in flight, by mailbox (``_write_alone``)."""
         self._appended = 0
         self._analyze_after = ANALYZE_AFTER
         self._analyzing: asyncio.Task[None] | None = None
@@ -448,23 +466,27 @@ class PostgresEngine:
         except _UNAVAILABLE as exc:
             raise TemporaryFailure(f"the store is unavailable: {exc}") from exc
 
-    async def write(self, tx: Tx[T]) -> T:
+    async def write(self, tx: Tx[T], *, one_statement: bool = False) -> T:
         attempt = 0
         while True:
             attempt += 1
             turn: _Turn | None = None
+            result: T
             try:
                 async with self._pool.acquire() as connection:
-                    transaction = connection.transaction()
-                    await transaction.start()
-                    try:
-                        result = await self._drive(connection, tx)
-                    except BaseException:
-                        with contextlib.suppress(Exception):
-                            await transaction.rollback()
-                        raise
-                    turn = self._take_turn()
-                    await transaction.commit()
+                    if one_statement:
+                        result, turn = await self._write_alone(connection, tx)
+                    else:
+                        transaction = connection.transaction()
+                        await transaction.start()
+                        try:
+                            result = await self._drive(connection, tx)
+                        except BaseException:
+                            with contextlib.suppress(Exception):
+                                await transaction.rollback()
+                            raise
+                        turn = self._take_turn()
+                        await transaction.commit()
             except BaseException as exc:
                 if turn is not None:
                     turn.pass_on()
@@ -493,6 +515,50 @@ class PostgresEngine:
         turn = _Turn(self._last_turn)
         self._last_turn = turn.released
         return turn
+
+    async def _write_alone(self, connection: Connection, tx: Tx[T]) -> tuple[T, _Turn]:
+        """Run ``tx``, one ``AppendOne``, without BEGIN and COMMIT: its statement commits
+        as it ends. Its turn is then taken as if just before that commit: appends to one
+        mailbox take theirs in the order of the MODSEQs they got, which is the order in
+        which they committed (each waited for the mailbox's row), so that their changes
+        are published in that order too: one that returns waits for each other one sent
+        and not yet in turn to return, and for those with a lower MODSEQ to take theirs."""
+        try:
+            op = next(tx)
+            if not isinstance(op, AppendOne):
+                raise TypeError(f"not a one-statement transaction: {op!r}")
+            mine = _InFlight()
+            flying = self._appending.setdefault(op.mailbox_id, set())
+            flying.add(mine)
+            modseq: int | None = None
+            try:
+                outcome = await self._execute(connection, op)
+                if outcome[0] == "appended":
+                    modseq = outcome[1][5]
+                mine.returned.set_result(modseq)
+                if modseq is not None:
+                    for other in [other for other in flying if other is not mine]:
+                        theirs = await asyncio.shield(other.returned)
+                        if theirs is not None and theirs < modseq:
+                            await asyncio.shield(other.turned)
+                turn = self._take_turn()
+            finally:
+                mine.done(modseq)
+                flying.discard(mine)
+                if not flying:
+                    self._appending.pop(op.mailbox_id, None)
+            try:
+                tx.send(outcome)
+            except StopIteration as stop:
+                value: T = stop.value
+                return value, turn
+            except BaseException:
+                turn.pass_on()
+                raise
+            turn.pass_on()
+            raise TypeError("a one-statement transaction made another statement")
+        finally:
+            tx.close()
 
     async def _drive(self, connection: Connection, tx: Tx[T]) -> T:
         try:
@@ -528,6 +594,30 @@ class PostgresEngine:
                 return await connection.fetchval(
                     _insert_content(columns), blob, *_params(values), headers, body, words
                 )
+            case AppendOne(mailbox_id, blob, check, now, message, referred, content, headers, body):
+                headers, body = fold(headers), fold(body)
+                try:
+                    row = await connection.fetchrow(
+                        _APPEND_ONE,
+                        mailbox_id,
+                        blob,
+                        check,
+                        now,
+                        *_params(message),
+                        list(referred),
+                        *_params(content),
+                        headers,
+                        body,
+                        index_words(headers + "\n" + body),
+                    )
+                except asyncpg.PostgresError as exc:
+                    outcome = _APPEND_REFUSALS.get(exc.sqlstate)
+                    if outcome is None:
+                        raise
+                    usage = json.loads(exc.detail or "null") if outcome == "over quota" else None
+                    return outcome, None, usage
+                assert row is not None  # a function call answers one row
+                return "appended", tuple(row[:7]), tuple(row[7:])
             case FtsInsert(content_id, headers, body):
                 headers, body = fold(headers), fold(body)
                 await connection.execute(
@@ -792,6 +882,24 @@ class PostgresEngine:
             await self._listener.close()
             self._listener = None
         await self._pool.close()
+
+
+class _InFlight:
+    """An ``AppendOne`` sent and not yet in turn: the MODSEQ it got once it returned
+    (None: it failed), and whether it has taken its turn."""
+
+    __slots__ = ("returned", "turned")
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.returned: asyncio.Future[int | None] = loop.create_future()
+        self.turned: asyncio.Future[None] = loop.create_future()
+
+    def done(self, modseq: int | None) -> None:
+        if not self.returned.done():
+            self.returned.set_result(modseq)
+        if not self.turned.done():
+            self.turned.set_result(None)
 
 
 class _Turn:

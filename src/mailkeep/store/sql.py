@@ -40,6 +40,7 @@ from mailkeep.store.api import (
 from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
 from mailkeep.store.ops import (
     All,
+    AppendOne,
     Column,
     DeleteBlob,
     Exec,
@@ -587,8 +588,17 @@ def _content_for(item: Prepared) -> Tx[int]:
         yield Exec("UPDATE content_refs SET refs = refs + 1 WHERE content_id = ?", (row[0],))
         return int(row[0])
     p = item.parsed
+    values = _content_values(p)
+    content_id = yield NewContent(item.blob, CONTENT_COLUMNS, values, p.header_text, p.body_text)
+    if content_id is None:
+        raise BlobMissing(item.blob)
+    return int(content_id)
+
+
+def _content_values(p: ParsedMessage) -> tuple[Any, ...]:
+    """The values of ``CONTENT_COLUMNS`` for a parsed message."""
     sent = (epoch(p.sent_date), tz_minutes(p.sent_date)) if p.sent_date else (None, None)
-    values = (
+    return (
         p.size,
         p.header,
         p.envelope,
@@ -612,10 +622,6 @@ def _content_for(item: Prepared) -> Tx[int]:
         " ".join(p.references),
         p.preview,
     )
-    content_id = yield NewContent(item.blob, CONTENT_COLUMNS, values, p.header_text, p.body_text)
-    if content_id is None:
-        raise BlobMissing(item.blob)
-    return int(content_id)
 
 
 CONTENT_COLUMNS = (
@@ -647,11 +653,16 @@ CONTENT_COLUMNS = (
 ``id`` and ``blob``, all of them (``copy.TABLES``)."""
 
 
+def _referred(parsed: ParsedMessage) -> list[str]:
+    """The Message-IDs a message refers to that may name its thread (the last 20)."""
+    return [i for i in (*parsed.references, parsed.in_reply_to) if i][-20:]
+
+
 def _thread_for(mailbox_id: int, parsed: ParsedMessage, content_id: int) -> Tx[int]:
     """RFC 8474 THREADID: join the thread of a message this one refers to, if the
     account of ``mailbox_id`` has one; otherwise start a thread named after this
     content."""
-    ids = [i for i in (*parsed.references, parsed.in_reply_to) if i][-20:]
+    ids = _referred(parsed)
     if not ids:
         return content_id
     # The referred contents first (a materialised CTE is a fence in both databases), so
@@ -682,7 +693,8 @@ def append_tx(
     # PostgreSQL: 441 -> 488 msg/s). An expunge takes the mailbox first and then a
     # contents row's reference count: only the same message appended as its last copy is
     # expunged can deadlock, which PostgreSQL detects and the loser runs again
-    # (``Replayable``).
+    # (``Replayable``). PostgreSQL does the same for one message in one statement
+    # (``append_one_tx``).
     contents = []
     for item in items:
         content_id = yield from _content_for(item)
@@ -691,19 +703,16 @@ def append_tx(
     mailbox = yield from _claim_uids(mailbox_id, len(items))
     total = sum(item.parsed.size for item in items)
     usage = yield from _charge(mailbox.account_id, total, len(items), check_quota)
-    uid = mailbox.uidnext - len(items)
-    modseq = mailbox.highestmodseq
-    states = []
-    rows = []
-    for item, (content_id, thread) in zip(items, contents, strict=True):
-        keywords = normalize_keywords(item.keywords)
-        rows.append(
+    result = _appended(mailbox, items, usage)
+    yield Many(
+        _INSERT_MESSAGE,
+        [
             (
                 mailbox_id,
-                uid,
-                modseq,
-                item.flags,
-                " ".join(keywords),
+                state.uid,
+                state.modseq,
+                state.flags,
+                " ".join(state.keywords),
                 epoch(item.internaldate),
                 tz_minutes(item.internaldate),
                 now,
@@ -711,17 +720,71 @@ def append_tx(
                 content_id,
                 thread,
             )
-        )
-        states.append(MessageState(uid, modseq, item.flags, keywords))
-        uid += 1
-    yield Many(_INSERT_MESSAGE, rows)
+            for item, state, (content_id, thread) in zip(
+                items, result.change.appended, contents, strict=True
+            )
+        ],
+    )
+    return result
+
+
+@replayable
+def append_one_tx(mailbox_id: int, item: Prepared, check_quota: bool, now: int) -> Tx[AppendResult]:
+    """``append_tx`` of one message in one statement (``Dialect.append_one``)."""
+    parsed = item.parsed
+    outcome, mailbox_row, usage_row = yield AppendOne(
+        mailbox_id,
+        item.blob,
+        check_quota,
+        now,
+        (
+            item.flags,
+            " ".join(normalize_keywords(item.keywords)),
+            epoch(item.internaldate),
+            tz_minutes(item.internaldate),
+        ),
+        tuple(_referred(parsed)),
+        _content_values(parsed),
+        parsed.header_text,
+        parsed.body_text,
+    )
+    match outcome:
+        case "blob missing":
+            raise BlobMissing(item.blob)
+        case "no mailbox":
+            raise NotFound("mailbox does not exist (it may have been deleted)")
+        case "no account":
+            raise NotFound("no such account")
+        case "over quota":
+            quota_bytes, quota_messages, used_bytes, used_messages = usage_row
+            _refuse_over_quota(
+                quota_bytes,
+                quota_messages,
+                used_bytes - parsed.size,
+                used_messages - 1,
+                parsed.size,
+                1,
+            )
+            raise AssertionError(f"refused over quota, yet within it: {usage_row}")
+    return _appended(_mailbox(mailbox_row), [item], Usage(*usage_row))
+
+
+def _appended(mailbox: Mailbox, items: Sequence[Prepared], usage: Usage) -> AppendResult:
+    """What appending ``items`` with the UIDs and MODSEQ just claimed in ``mailbox``
+    (as it is after) made."""
+    first = mailbox.uidnext - len(items)
+    modseq = mailbox.highestmodseq
+    states = tuple(
+        MessageState(first + n, modseq, item.flags, normalize_keywords(item.keywords))
+        for n, item in enumerate(items)
+    )
     change = ChangeSet(
         mailbox.account_id,
-        mailbox_id,
+        mailbox.id,
         modseq - 1,
         modseq,
-        appended=tuple(states),
-        uidnext=uid,
+        appended=states,
+        uidnext=mailbox.uidnext,
     )
     return AppendResult(mailbox, tuple(s.uid for s in states), change, usage)
 

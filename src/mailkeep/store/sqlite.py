@@ -88,6 +88,7 @@ class SqliteDialect:
     name = "sqlite"
     narrow_contents = "INDEXED BY contents_search"
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM fts_pending)"
+    append_one = False  # in-process: statements cost no round trip
 
     def contains(self, haystack_sql: str) -> str:
         return f"instr({haystack_sql}, ?) > 0"
@@ -235,7 +236,7 @@ class SqliteEngine:
         finally:
             connection.execute("COMMIT")
 
-    async def write(self, tx: Tx[T]) -> T:
+    async def write(self, tx: Tx[T], *, one_statement: bool = False) -> T:
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put((tx, future))
         return await future

@@ -98,7 +98,11 @@ class Engine(Protocol):
         which a backend may run in place rather than on a worker."""
         ...
 
-    async def write(self, tx: Tx[T]) -> T: ...
+    async def write(self, tx: Tx[T], *, one_statement: bool = False) -> T:
+        """Run a write transaction. ``one_statement``: ``tx`` is one op that is a
+        transaction of its own (``AppendOne``), run without one around it."""
+        ...
+
     async def put_blob(self, blob: str, data: bytes) -> None: ...
     async def index_pending(self) -> None:
         """Index what ``dialect.pending_index`` finds waiting."""
@@ -306,7 +310,7 @@ class SqlStore:
         blob collected meanwhile), each runs again on its own for its own answer."""
         if len(ready) > 1:
             now = self._now()
-            appends = [sql.append_tx(m, prepared, True, now) for m, _, prepared in ready]
+            appends = [self._append_tx(m, prepared, True, now) for m, _, prepared in ready]
             try:
                 appended = await self._write(all_of(appends))
             except Exception:  # each of them again below, for its own answer
@@ -387,14 +391,26 @@ class SqlStore:
         raw = {p.blob: m.raw for p, m in zip(prepared, messages, strict=True)}
         for _ in range(3):
             try:
-                return await self._write(
-                    sql.append_tx(mailbox_id, prepared, check_quota, self._now())
+                return await self.engine.write(
+                    self._append_tx(mailbox_id, prepared, check_quota, self._now()),
+                    one_statement=self._append_one(prepared),
                 )
             except sql.BlobMissing as missing:
                 # Collected between our write and the transaction: write it again.
                 blob = str(missing.args[0])
                 await self.engine.put_blob(blob, raw[blob])
         raise TemporaryFailure("message blobs kept disappearing while appending; try again")
+
+    def _append_tx(
+        self, mailbox_id: int, prepared: list[sql.Prepared], check_quota: bool, now: int
+    ) -> Tx[AppendResult]:
+        """The append's transaction: one statement where the backend can."""
+        if self._append_one(prepared):
+            return sql.append_one_tx(mailbox_id, prepared[0], check_quota, now)
+        return sql.append_tx(mailbox_id, prepared, check_quota, now)
+
+    def _append_one(self, prepared: list[sql.Prepared]) -> bool:
+        return len(prepared) == 1 and self.engine.dialect.append_one
 
     async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
         """Refuse an append that cannot fit before writing any blob (the transaction
