@@ -177,8 +177,8 @@ class _Worker:
         if self.gone:
             raise WorkerGone("exited")
         future: asyncio.Future[ParsedMessage] = asyncio.get_running_loop().create_future()
-        self._stdin.write(len(raw).to_bytes(_LENGTH, "big"))
-        self._stdin.write(raw)
+        # One write: the length alone would wake the worker for four octets.
+        self._stdin.write(len(raw).to_bytes(_LENGTH, "big") + raw)
         self.waiting.append(future)  # answers come in the order of the requests
         try:
             await self._stdin.drain()
