@@ -537,19 +537,24 @@ async def test_a_large_append_over_quota_writes_no_blob(
     large = msg("large", "y" * QUOTA_PRECHECK_OCTETS)
     account = await make_account(store, quota_bytes=QUOTA_PRECHECK_OCTETS)
     inbox = await mailbox(store, account)
-    writes: list[str] = []
-    real_put = store.engine.put_blob
+    writes: list[object] = []
+    real_put, real_write = store.engine.put_blob, store.engine.write
 
     async def put(blob: str, data: bytes) -> None:
         writes.append(blob)
         await real_put(blob, data)
 
+    async def write(tx: Any, **options: Any) -> Any:
+        writes.append(tx)  # PostgreSQL stores one message's blob with its append
+        return await real_write(tx, **options)
+
     monkeypatch.setattr(store.engine, "put_blob", put)
+    monkeypatch.setattr(store.engine, "write", write)
     with pytest.raises(QuotaExceeded):
         await store.append(inbox.id, [large])
     assert writes == []
     await store.append(inbox.id, [large], check_quota=False)
-    assert len(writes) == 1
+    assert len(await store.engine.list_blobs()) == 1
 
 
 async def test_byte_quota_counts_message_sizes(store: SqlStore) -> None:
@@ -1415,7 +1420,8 @@ async def test_an_append_whose_blob_is_gone_writes_it_again(
 ) -> None:
     """A blob collected between being written and the append's transaction: the
     transaction finds it missing, inserts nothing, and the append writes the blob again
-    and succeeds (here the first write is lost instead, which looks the same)."""
+    and succeeds (here the first write is lost instead, which looks the same). Two
+    messages: PostgreSQL stores one message's blob with its append."""
     _, inbox = await setup_inbox(store)
     real_put = store.engine.put_blob
     writes: list[str] = []
@@ -1427,14 +1433,14 @@ async def test_an_append_whose_blob_is_gone_writes_it_again(
 
     monkeypatch.setattr(store.engine, "put_blob", put_losing_the_first)
     raw = raw_message("written twice", "The body that came back.\r\n")
-    result = await store.append(inbox.id, [new(raw)])
-    assert writes == [writes[0], writes[0]]
-    (row,) = await store.fetch(inbox.id, list(result.uids), FetchField.BLOB)
-    assert await blob_bytes(store, row.blob) == raw
-    assert await store.search(inbox.id, q.BodyContains("came back")) == list(result.uids)
+    result = await store.append(inbox.id, [new(raw), msg("another")])
+    assert writes == [writes[0], writes[1], writes[0], writes[1]]
+    rows = await store.fetch(inbox.id, list(result.uids), FetchField.BLOB)
+    assert await blob_bytes(store, rows[0].blob) == raw
+    assert await store.search(inbox.id, q.BodyContains("came back")) == [result.uids[0]]
     account = await store.get_account_by_id(inbox.account_id)
     assert account is not None
-    assert account.used_messages == 1
+    assert account.used_messages == 2
 
 
 # ---------------------------------------------------------------------------- hub

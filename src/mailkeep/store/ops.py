@@ -99,6 +99,8 @@ class AppendOne:
 
     mailbox_id: int
     blob: str
+    octets: bytes | None
+    """The message, stored with it; None when stored already (``put_blob``)."""
     check_quota: bool
     now: int
     message: tuple[Any, ...]

@@ -294,7 +294,7 @@ def _insert_content(columns: tuple[str, ...]) -> str:
 
 _APPEND_ONE = (
     "SELECT * FROM mailkeep_append_one("
-    + ", ".join(f"${n}" for n in range(1, 36))  # the 35 parameters of migration 0011
+    + ", ".join(f"${n}" for n in range(1, 39))  # the 38 parameters of migration 0011
     + ")"
 )
 _APPEND_REFUSALS = {
@@ -304,6 +304,11 @@ _APPEND_REFUSALS = {
     "MK004": "over quota",
 }
 """``AppendOne``'s outcome for each error its function raises (migration 0011)."""
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    """A blob's octets as stored: ``CHUNK`` at a time, at least one (maybe empty)."""
+    return [data[offset : offset + CHUNK] for offset in range(0, max(len(data), 1), CHUNK)]
 
 
 def _clean(value: Any) -> Any:
@@ -594,7 +599,9 @@ class PostgresEngine:
                 return await connection.fetchval(
                     _insert_content(columns), blob, *_params(values), headers, body, words
                 )
-            case AppendOne(mailbox_id, blob, check, now, message, referred, content, headers, body):
+            case AppendOne(
+                mailbox_id, blob, octets, check, now, message, referred, content, headers, body
+            ):
                 headers, body = fold(headers), fold(body)
                 try:
                     row = await connection.fetchrow(
@@ -603,6 +610,9 @@ class PostgresEngine:
                         blob,
                         check,
                         now,
+                        None if octets is None else _chunks(octets),
+                        None if octets is None else len(octets),
+                        CHUNK,
                         *_params(message),
                         list(referred),
                         *_params(content),
@@ -735,7 +745,7 @@ class PostgresEngine:
     async def put_blob(self, blob: str, data: bytes) -> None:
         # One statement, so one round trip and its own transaction: the chunks are
         # inserted only with the blobs row that this statement inserted.
-        chunks = [data[offset : offset + CHUNK] for offset in range(0, max(len(data), 1), CHUNK)]
+        chunks = _chunks(data)
         try:
             await self._pool.execute(
                 "WITH new AS (INSERT INTO blobs (hash, size, chunk_size) VALUES ($1, $2, $3)"

@@ -729,12 +729,16 @@ def append_tx(
 
 
 @replayable
-def append_one_tx(mailbox_id: int, item: Prepared, check_quota: bool, now: int) -> Tx[AppendResult]:
-    """``append_tx`` of one message in one statement (``Dialect.append_one``)."""
+def append_one_tx(
+    mailbox_id: int, item: Prepared, octets: bytes | None, check_quota: bool, now: int
+) -> Tx[AppendResult]:
+    """``append_tx`` of one message in one statement (``Dialect.append_one``), which
+    stores its ``octets`` too unless they are None (stored already)."""
     parsed = item.parsed
     outcome, mailbox_row, usage_row = yield AppendOne(
         mailbox_id,
         item.blob,
+        octets,
         check_quota,
         now,
         (

@@ -310,7 +310,9 @@ class SqlStore:
         blob collected meanwhile), each runs again on its own for its own answer."""
         if len(ready) > 1:
             now = self._now()
-            appends = [self._append_tx(m, prepared, True, now) for m, _, prepared in ready]
+            appends = [
+                self._append_tx(m, prepared, messages, True, now) for m, messages, prepared in ready
+            ]
             try:
                 appended = await self._write(all_of(appends))
             except Exception:  # each of them again below, for its own answer
@@ -331,7 +333,7 @@ class SqlStore:
         self, mailbox_id: int, messages: Sequence[NewMessage], check_quota: bool = True
     ) -> list[sql.Prepared]:
         """Check the quota of a large append and write the blobs: everything before the
-        transaction."""
+        transaction (which stores the blob itself where it is one statement)."""
         if check_quota and sum(len(m.raw) for m in messages) >= QUOTA_PRECHECK_OCTETS:
             await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
@@ -339,7 +341,8 @@ class SqlStore:
         try:
             for message in messages:
                 blob = sql.content_hash(message.raw)
-                await self.engine.put_blob(blob, message.raw)
+                if not self._append_one(len(messages)):
+                    await self.engine.put_blob(blob, message.raw)
                 prepared.append(
                     sql.Prepared(
                         blob,
@@ -364,7 +367,8 @@ class SqlStore:
         try:
             result = await self._append_prepared(mailbox_id, prepared, messages, check_quota)
         except BaseException:
-            await self._discard_unused([p.blob for p in prepared])
+            if not self._append_one(len(prepared)):
+                await self._discard_unused([p.blob for p in prepared])
             raise
         self._appended(result)
         return result
@@ -392,25 +396,33 @@ class SqlStore:
         for _ in range(3):
             try:
                 return await self.engine.write(
-                    self._append_tx(mailbox_id, prepared, check_quota, self._now()),
-                    one_statement=self._append_one(prepared),
+                    self._append_tx(mailbox_id, prepared, messages, check_quota, self._now()),
+                    one_statement=self._append_one(len(prepared)),
                 )
-            except sql.BlobMissing as missing:
-                # Collected between our write and the transaction: write it again.
-                blob = str(missing.args[0])
-                await self.engine.put_blob(blob, raw[blob])
+            except sql.BlobMissing:
+                # Collected between our write and the transaction: write them again
+                # (all: SQLite drops every blob staged for a batch that failed).
+                for blob, octets in raw.items():
+                    await self.engine.put_blob(blob, octets)
         raise TemporaryFailure("message blobs kept disappearing while appending; try again")
 
     def _append_tx(
-        self, mailbox_id: int, prepared: list[sql.Prepared], check_quota: bool, now: int
+        self,
+        mailbox_id: int,
+        prepared: list[sql.Prepared],
+        messages: Sequence[NewMessage],
+        check_quota: bool,
+        now: int,
     ) -> Tx[AppendResult]:
-        """The append's transaction: one statement where the backend can."""
-        if self._append_one(prepared):
-            return sql.append_one_tx(mailbox_id, prepared[0], check_quota, now)
+        """The append's transaction: one statement, storing the blob too, where the
+        backend can (``_append_one``)."""
+        if self._append_one(len(prepared)):
+            return sql.append_one_tx(mailbox_id, prepared[0], messages[0].raw, check_quota, now)
         return sql.append_tx(mailbox_id, prepared, check_quota, now)
 
-    def _append_one(self, prepared: list[sql.Prepared]) -> bool:
-        return len(prepared) == 1 and self.engine.dialect.append_one
+    def _append_one(self, count: int) -> bool:
+        """Whether an append of ``count`` messages is one statement (``AppendOne``)."""
+        return count == 1 and self.engine.dialect.append_one
 
     async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
         """Refuse an append that cannot fit before writing any blob (the transaction

@@ -7,13 +7,16 @@
 --
 -- It answers the mailbox as after (sql.MAILBOX_COLUMNS) and the account's quota and
 -- usage after the charge, or raises (so nothing is kept) one of:
---   MK001 the blob is missing (collected meanwhile: the caller writes it again)
+--   MK001 the blob is missing (stored before and collected meanwhile: the caller
+--         writes it again)
 --   MK002 no such mailbox
 --   MK003 no such account
 --   MK004 over quota (p_check_quota); DETAIL: the quota and usage after the charge, as
 --         a JSON array, from which the caller words the refusal (sql._refuse_over_quota)
 CREATE FUNCTION mailkeep_append_one(
     p_mailbox bigint, p_blob text, p_check_quota boolean, p_now bigint,
+    -- the message's octets in chunks (PostgresEngine.put_blob), or NULL if stored already
+    p_chunks bytea[], p_octets bigint, p_chunk_size integer,
     p_flags integer, p_keywords text, p_internaldate bigint, p_internaldate_tz bigint,
     p_referred text[],
     -- the contents row: sql.CONTENT_COLUMNS, in that order
@@ -33,6 +36,16 @@ DECLARE
     v_content bigint;
     v_thread bigint;
 BEGIN
+    IF p_chunks IS NOT NULL THEN
+        INSERT INTO blobs (hash, size, chunk_size) VALUES (p_blob, p_octets, p_chunk_size)
+        ON CONFLICT (hash) DO NOTHING;
+        IF FOUND THEN
+            INSERT INTO blob_chunks (hash, seq, data)
+            SELECT p_blob, c.seq - 1, c.data
+            FROM unnest(p_chunks) WITH ORDINALITY AS c(data, seq);
+        END IF;
+    END IF;
+
     -- Locked, so that an expunge elsewhere cannot drop the last reference meanwhile.
     SELECT id INTO v_content FROM contents WHERE blob = p_blob FOR UPDATE;
     IF FOUND THEN
