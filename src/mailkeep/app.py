@@ -74,7 +74,12 @@ class App:
         )
         workers = config.parse_workers if config.parse_workers >= 0 else default_workers()
         limits = config.limits
-        parser = Parser(workers, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth)
+        parser = Parser(
+            workers,
+            max_parts=limits.max_mime_parts,
+            max_depth=limits.max_mime_depth,
+            words=store.engine.dialect.wants_words,
+        )
         delivery = Delivery(store, config.hostname, domains, parser)
         return cls(config, store, auth, tls, delivery, gate)
 

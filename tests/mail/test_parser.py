@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,8 @@ async def make_parser() -> AsyncIterator[ParserFactory]:
     """``Parser(...)`` whose workers are stopped at the end of the test, however it ends."""
     made: list[Parser] = []
 
-    def make(*args: int, **limits: int) -> Parser:
-        made.append(Parser(*args, **limits))
+    def make(*args: int, **options: Any) -> Parser:
+        made.append(Parser(*args, **options))
         return made[-1]
 
     yield make
@@ -54,6 +55,19 @@ async def test_a_worker_parses_as_the_server_would(make_parser: ParserFactory) -
     big = _message(0, INLINE_PARSE_LIMIT + 1000)
     for raw in (_message(1), big, b"", b"no header at all"):
         assert await parser.parse(raw) == parse(raw, max_parts=5, max_depth=3)
+
+
+async def test_a_worker_finds_the_words_when_asked(make_parser: ParserFactory) -> None:
+    for workers in (1, 0):
+        parser = make_parser(workers, words=True)
+        await parser.start()
+        raw = _message(1)
+        parsed = await parser.parse(raw)
+        assert parsed == parse(raw, words=True)
+        assert parsed.words
+    plain = make_parser(1)
+    await plain.start()
+    assert (await plain.parse(_message(1))).words is None
 
 
 async def test_concurrent_messages_get_their_own_answers(make_parser: ParserFactory) -> None:

@@ -5,16 +5,20 @@ nothing to roll back once it returned."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from mailkeep.errors import QuotaExceeded
+from mailkeep.mail.message import parse
+from mailkeep.store import query as q
+from mailkeep.store.api import NewMessage
 from mailkeep.store.changes import ChangeSet
 from mailkeep.store.hub import Listener
 from mailkeep.store.sql import content_hash
 
-from ._support import inbox_id, msg
+from ._support import inbox_id, msg, raw_message
 from .conftest import Backend
 from .test_contract import mailbox, make_account
 
@@ -97,3 +101,22 @@ async def test_an_append_refused_over_quota_keeps_nothing(postgresql: Backend) -
         await connection.close()
     assert row is not None
     assert tuple(row) == (1, 1, 1, 1, 1, 2, kept.change.after, 1)
+
+
+async def test_the_words_the_parser_found_are_the_ones_indexed(postgresql: Backend) -> None:
+    store = await postgresql.open()
+    inbox = await inbox_id(store)
+    raw = raw_message("Quarterly zebra report", "The aardvark sleeps at noon.\r\n")
+    parsed = parse(raw, words=True)
+    assert parsed.words is not None
+    # A word only the parser's list has: the store took the list it was given.
+    planted = NewMessage(raw, replace(parsed, words=(*parsed.words, "planted")), 0, (), None)
+    (uid,) = (await store.append(inbox, [planted])).uids
+    await store.engine.index_pending()
+    connection = await asyncpg.connect(postgresql.url)
+    try:
+        words = await connection.fetchval("SELECT tsvector_to_array(words) FROM contents_text")
+    finally:
+        await connection.close()
+    assert sorted(words) == sorted((*parsed.words, "planted"))
+    assert await store.search(inbox, q.BodyContains("aardvark sleeps at")) == [uid]

@@ -22,6 +22,7 @@ from mailkeep.mail.rfc2047 import decode_words
 from mailkeep.mail.structure import Part, encode
 from mailkeep.mail.subject import base_subject
 from mailkeep.mail.text import extract
+from mailkeep.mail.words import text_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,10 @@ class ParsedMessage:
     """RFC 8970 preview: at most 200 characters of the first text, whitespace collapsed."""
     defects: tuple[str, ...] = ()
     """What was wrong with the message, for logs and `mailkeep check`; never fatal."""
+    words: tuple[str, ...] | None = None
+    """The distinct whole words of the header and body text (``words.text_words``), sorted, when
+    the parse was asked for them (for a PostgreSQL store) and they are few enough to
+    index; else None, and a store that wants them finds them itself."""
 
 
 INLINE_PARSE_LIMIT = 256 * 1024
@@ -140,20 +145,23 @@ def _raw_defects(raw: bytes) -> list[str]:
     return defects
 
 
-def parse(raw: bytes, *, max_parts: int = 10_000, max_depth: int = 50) -> ParsedMessage:
+def parse(
+    raw: bytes, *, max_parts: int = 10_000, max_depth: int = 50, words: bool = False
+) -> ParsedMessage:
     """Parse a message once, for everything FETCH/SEARCH/SORT/THREAD/POP3 need later.
 
     Never raises and never rejects: malformed input gives a best-effort result, with what
     was wrong in ``defects``. Beyond ``max_parts`` MIME parts or ``max_depth`` nested
-    containers (capped at 200), the rest is kept as an opaque part.
+    containers (capped at 200), the rest is kept as an opaque part. ``words``: find the
+    text's whole words too (``ParsedMessage.words``).
     """
     try:
-        return _parse(raw, max_parts, max_depth)
+        return _parse(raw, max_parts, max_depth, words)
     except Exception as exc:  # a bug of ours must not lose mail: store it unparsed
         return unparsed(raw, f"internal parser error: {type(exc).__name__}")
 
 
-def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
+def _parse(raw: bytes, max_parts: int, max_depth: int, words: bool) -> ParsedMessage:
     tree = parse_mime(raw, max_parts=max_parts, max_depth=max_depth)
     root = tree.root
     header = root.header
@@ -162,6 +170,8 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
     addresses = envelope_addresses(header)
     from_, to, cc = addresses[b"from"], addresses[b"to"], addresses[b"cc"]
     body_text, preview = extract(raw, root)
+    header_text = _header_text(header)
+    found = text_words(header_text, body_text) if words else None
     return ParsedMessage(
         size=len(raw),
         header=raw[: root.part.body_start],
@@ -184,10 +194,11 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
         message_id=_first_msg_id(get(b"message-id")),
         in_reply_to=_first_msg_id(get(b"in-reply-to")),
         references=tuple(_msg_ids(get(b"references"))),
-        header_text=_header_text(header),
+        header_text=header_text,
         body_text=body_text,
         preview=preview,
         defects=tuple(_raw_defects(raw) + list(tree.defects)),
+        words=None if found is None else tuple(sorted(found)),
     )
 
 

@@ -63,11 +63,23 @@ class WorkerGone(Exception):
 
 
 class Parser:
-    def __init__(self, workers: int = 0, *, max_parts: int = 10_000, max_depth: int = 50) -> None:
+    def __init__(
+        self,
+        workers: int = 0,
+        *,
+        max_parts: int = 10_000,
+        max_depth: int = 50,
+        words: bool = False,
+    ) -> None:
+        """``words``: find each message's whole words too (``ParsedMessage.words``), for
+        a store that indexes them (``Dialect.wants_words``)."""
         self.workers = workers
         self.max_parts = max_parts
         self.max_depth = max_depth
-        self._parse = functools.partial(parse, max_parts=max_parts, max_depth=max_depth)
+        self.words = words
+        self._parse = functools.partial(
+            parse, max_parts=max_parts, max_depth=max_depth, words=words
+        )
         self._running: list[_Worker | None] = [None] * workers
         self._starting = asyncio.Lock()
         self._last = float("-inf")
@@ -107,7 +119,7 @@ class Parser:
             async with self._starting:  # one start per slot, however many messages wait
                 worker = self._running[best]
                 if worker is None or worker.gone:
-                    worker = await _Worker.start(self.max_parts, self.max_depth)
+                    worker = await _Worker.start(self.max_parts, self.max_depth, self.words)
                     self._running[best] = worker
                     self._reap_when_idle()
         return worker
@@ -136,7 +148,7 @@ class Parser:
     async def start(self) -> None:
         """Start the workers now, as a burst of mail would."""
         for i in range(self.workers):
-            self._running[i] = await _Worker.start(self.max_parts, self.max_depth)
+            self._running[i] = await _Worker.start(self.max_parts, self.max_depth, self.words)
         self._last = asyncio.get_running_loop().time()
         self._reap_when_idle()
 
@@ -160,13 +172,14 @@ class _Worker:
         self._answers = asyncio.create_task(self._read_answers())
 
     @classmethod
-    async def start(cls, max_parts: int, max_depth: int) -> _Worker:
+    async def start(cls, max_parts: int, max_depth: int, words: bool) -> _Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "mailkeep.mail.parser",
             str(max_parts),
             str(max_depth),
+            str(int(words)),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -230,14 +243,17 @@ class _Worker:
         await asyncio.gather(self._answers, return_exceptions=True)
 
 
-def _serve(requests: BinaryIO, answers: BinaryIO, max_parts: int, max_depth: int) -> None:
+def _serve(
+    requests: BinaryIO, answers: BinaryIO, max_parts: int, max_depth: int, words: bool
+) -> None:
     """The worker: parse each message read from ``requests``, answer on ``answers``."""
     while True:
         head = requests.read(_LENGTH)
         if len(head) < _LENGTH:
             return  # the server closed the pipe (or went away)
         raw = requests.read(int.from_bytes(head, "big"))
-        answer = pickle.dumps(parse(raw, max_parts=max_parts, max_depth=max_depth), 5)
+        parsed = parse(raw, max_parts=max_parts, max_depth=max_depth, words=words)
+        answer = pickle.dumps(parsed, 5)
         answers.write(len(answer).to_bytes(_LENGTH, "big"))
         answers.write(answer)
         answers.flush()
@@ -245,6 +261,12 @@ def _serve(requests: BinaryIO, answers: BinaryIO, max_parts: int, max_depth: int
 
 if __name__ == "__main__":
     try:
-        _serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]), int(sys.argv[2]))
+        _serve(
+            sys.stdin.buffer,
+            sys.stdout.buffer,
+            int(sys.argv[1]),
+            int(sys.argv[2]),
+            sys.argv[3:] == ["1"],
+        )
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         os._exit(0)  # the server went away mid-answer: nothing to say, nobody to say it to

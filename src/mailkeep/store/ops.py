@@ -111,6 +111,8 @@ class AppendOne:
     """The values of ``sql.CONTENT_COLUMNS``, should the blob have no contents row yet."""
     headers: str
     body: str
+    words: tuple[str, ...] | None
+    """The text's whole words if the parser found them (``Dialect.wants_words``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,9 @@ class Dialect(Protocol):
     indexes as it commits."""
     append_one: bool
     """Whether the backend runs ``AppendOne``."""
+    wants_words: bool
+    """Whether the backend indexes a message's whole words, which a parser may find
+    beforehand (``ParsedMessage.words``)."""
 
     def contains(self, haystack_sql: str) -> str:
         """SQL true when the (already lowercased) column contains the parameter ``?``."""

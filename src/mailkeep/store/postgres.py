@@ -72,6 +72,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from mailkeep.errors import NotFound, TemporaryFailure
+from mailkeep.mail.words import MAX_LEXEME, WORD, fold, index_words
 from mailkeep.store import migrations
 from mailkeep.store.api import BlobReader
 from mailkeep.store.blobs import BytesBlobReader, read_chunks
@@ -121,11 +122,7 @@ _MIGRATION_LOCK = 0x6D6B_0001
 _MAILDROP_NAMESPACE = 0x6D61_696C << 32
 _TRIGRAM = re.compile(r"[^\W_]{3}")
 """Three letters or digits: a needle with them has a trigram pg_trgm can look up."""
-_MAX_LEXEME = 2046
-_MAX_WORDS_BYTES = 900_000
-"""A tsvector holds at most 1 MB; texts with more distinct words are left unindexed."""
 _MAX_QUERY_WORDS = 16
-_WORD = re.compile(r"\w+")
 
 # Races another transaction won: running again sees its outcome.
 _RETRY = (
@@ -148,37 +145,15 @@ _UNAVAILABLE = (
 # ---------------------------------------------------------------------------- text
 
 
-def fold(text: str) -> str:
-    """Text as stored and searched: casefolded, without NUL (PostgreSQL text has none)."""
-    return text.casefold().replace("\x00", "")
-
-
-def index_words(folded: str) -> list[str] | None:
-    """The distinct whole words of already folded text, in no order (array_to_tsvector
-    sorts them), or None when too many to index. Octets are counted only where
-    characters might not tell (4 octets at most each): encoding every word was half the
-    time this took."""
-    words = set(_WORD.findall(folded))
-    words.difference_update(
-        [w for w in words if len(w) > _MAX_LEXEME // 4 and len(w.encode()) > _MAX_LEXEME]
-    )
-    if (
-        sum(map(len, words)) * 4 + 8 * len(words) > _MAX_WORDS_BYTES
-        and sum(len(w.encode()) + 8 for w in words) > _MAX_WORDS_BYTES
-    ):
-        return None
-    return list(words)
-
-
 def needle_words(folded: str) -> list[str]:
     """Words of a folded needle bounded by non-word characters inside the needle: every
     text containing the needle contains them as whole words."""
     found = []
-    for match in _WORD.finditer(folded):
+    for match in WORD.finditer(folded):
         if match.start() == 0 or match.end() == len(folded):
             continue
         word = match.group()
-        if len(word.encode()) <= _MAX_LEXEME:
+        if len(word.encode()) <= MAX_LEXEME:
             found.append(word)
     found = sorted(set(found), key=len, reverse=True)[:_MAX_QUERY_WORDS]
     return found
@@ -194,6 +169,7 @@ class PostgresDialect:
     narrow_contents = ""
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM contents_text_pending)"
     append_one = True  # migration 0011
+    wants_words = True  # the tsvector prefilter of contents_text
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"
@@ -609,7 +585,17 @@ class PostgresEngine:
                     _insert_content(columns), blob, *_params(values), headers, body, words
                 )
             case AppendOne(
-                mailbox_id, blob, octets, check, now, message, referred, content, headers, body
+                mailbox_id,
+                blob,
+                octets,
+                check,
+                now,
+                message,
+                referred,
+                content,
+                headers,
+                body,
+                words,
             ):
                 headers, body = fold(headers), fold(body)
                 try:
@@ -627,7 +613,7 @@ class PostgresEngine:
                         *_params(content),
                         headers,
                         body,
-                        index_words(headers + "\n" + body),
+                        index_words(headers + "\n" + body) if words is None else list(words),
                     )
                 except asyncpg.PostgresError as exc:
                     outcome = _APPEND_REFUSALS.get(exc.sqlstate)

@@ -751,6 +751,7 @@ def append_one_tx(
         _content_values(parsed),
         parsed.header_text,
         parsed.body_text,
+        parsed.words,
     )
     match outcome:
         case "blob missing":

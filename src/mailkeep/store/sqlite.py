@@ -89,6 +89,7 @@ class SqliteDialect:
     narrow_contents = "INDEXED BY contents_search"
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM fts_pending)"
     append_one = False  # in-process: statements cost no round trip
+    wants_words = False  # FTS5 tokenises the text itself
 
     def contains(self, haystack_sql: str) -> str:
         return f"instr({haystack_sql}, ?) > 0"
