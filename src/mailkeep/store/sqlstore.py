@@ -337,11 +337,12 @@ class SqlStore:
         if check_quota and sum(len(m.raw) for m in messages) >= QUOTA_PRECHECK_OCTETS:
             await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
+        write_blobs = not self._append_one(len(messages))
         prepared = []
         try:
             for message in messages:
                 blob = sql.content_hash(message.raw)
-                if not self._append_one(len(messages)):
+                if write_blobs:
                     await self.engine.put_blob(blob, message.raw)
                 prepared.append(
                     sql.Prepared(
