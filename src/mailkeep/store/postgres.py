@@ -609,7 +609,7 @@ class PostgresEngine:
                         None if octets is None else len(octets),
                         CHUNK,
                         *_params(message),
-                        list(referred),
+                        _params(referred),
                         *_params(content),
                         headers,
                         body,
