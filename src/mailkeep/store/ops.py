@@ -90,8 +90,9 @@ class NewContent:
 class AppendOne:
     """Append one message in one statement that is its own transaction, on a backend
     that can (``Dialect.append_one``; PostgreSQL, where each statement is a round trip):
-    what ``sql.append_tx`` does for one message. Run by ``write(tx, one_statement=True)``
-    as a transaction's only op. The result is ``(outcome, mailbox, usage)``: outcome
+    what ``sql.append_tx`` does for one message. Run as a transaction's only op by
+    ``write(tx, one_statement=True)``, or inside a transaction (pipelined appends sharing
+    one, ``all_of``). The result is ``(outcome, mailbox, usage)``: outcome
     ``appended`` with the mailbox's row as after (``sql.MAILBOX_COLUMNS``) and the
     account's quota and usage after the charge (as ``Usage``); or, with nothing kept,
     ``blob missing``, ``no mailbox``, ``no account`` (both None), ``over quota`` (the
