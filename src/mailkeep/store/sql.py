@@ -266,7 +266,7 @@ def _check_quota(account_id: int, add_bytes: int, add_messages: int) -> Tx[None]
     )
     if row is None:
         raise NotFound("no such account")
-    _refuse_over_quota(row[0], row[1], row[2], row[3], add_bytes, add_messages)
+    refuse_over_quota(row[0], row[1], row[2], row[3], add_bytes, add_messages)
 
 
 def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: bool) -> Tx[Usage]:
@@ -283,7 +283,7 @@ def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: boo
         raise NotFound("no such account")
     quota_bytes, quota_messages, used_bytes, used_messages = row
     if check_quota:
-        _refuse_over_quota(
+        refuse_over_quota(
             quota_bytes,
             quota_messages,
             used_bytes - add_bytes,
@@ -294,7 +294,7 @@ def _charge(account_id: int, add_bytes: int, add_messages: int, check_quota: boo
     return Usage(quota_bytes, quota_messages, used_bytes, used_messages)
 
 
-def _refuse_over_quota(
+def refuse_over_quota(
     quota_bytes: int | None,
     quota_messages: int | None,
     used_bytes: int,
@@ -302,6 +302,9 @@ def _refuse_over_quota(
     add_bytes: int,
     add_messages: int,
 ) -> None:
+    """Raise ``QuotaExceeded`` if adding to what is used would exceed a quota: every
+    refusal over quota (transactions, the precheck, PostgreSQL's one-statement append)
+    is worded here."""
     if quota_bytes is not None and add_bytes > 0 and used_bytes + add_bytes > quota_bytes:
         raise QuotaExceeded(
             f"mailbox is full: {used_bytes + add_bytes} octets would exceed the quota of"
@@ -762,7 +765,7 @@ def append_one_tx(
             raise NotFound("no such account")
         case "over quota":
             quota_bytes, quota_messages, used_bytes, used_messages = usage_row
-            _refuse_over_quota(
+            refuse_over_quota(
                 quota_bytes,
                 quota_messages,
                 used_bytes - parsed.size,

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from mailkeep.errors import InUse, NotFound, QuotaExceeded, TemporaryFailure
+from mailkeep.errors import InUse, NotFound, TemporaryFailure
 from mailkeep.store import acl, check, metadata, search, sql
 from mailkeep.store.api import (
     Account,
@@ -433,19 +433,14 @@ class SqlStore:
             raise NotFound("mailbox does not exist (it may have been deleted)")
         if account is None:
             raise NotFound("no such account")
-        size = sum(len(m.raw) for m in messages)
-        if account.quota_bytes is not None and account.used_bytes + size > account.quota_bytes:
-            raise QuotaExceeded(
-                f"mailbox is full: {account.used_bytes + size} octets would exceed the quota"
-                f" of {account.quota_bytes}"
-            )
-        if (
-            account.quota_messages is not None
-            and account.used_messages + len(messages) > account.quota_messages
-        ):
-            raise QuotaExceeded(
-                f"mailbox is full: quota of {account.quota_messages} messages reached"
-            )
+        sql.refuse_over_quota(
+            account.quota_bytes,
+            account.quota_messages,
+            account.used_bytes,
+            account.used_messages,
+            sum(len(m.raw) for m in messages),
+            len(messages),
+        )
 
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
         known = self._known_uids.get(mailbox_id)

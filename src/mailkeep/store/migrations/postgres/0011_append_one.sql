@@ -13,7 +13,7 @@
 --   MK002 no such mailbox
 --   MK003 no such account
 --   MK004 over quota (p_check_quota); DETAIL: the quota and usage after the charge, as
---         a JSON array, from which the caller words the refusal (sql._refuse_over_quota)
+--         a JSON array, from which the caller words the refusal (sql.refuse_over_quota)
 CREATE FUNCTION mailkeep_append_one(
     p_mailbox bigint, p_blob text, p_check_quota boolean, p_now bigint,
     -- the message's octets in chunks (PostgresEngine.put_blob), or NULL if stored already
