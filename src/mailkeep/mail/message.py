@@ -22,7 +22,7 @@ from mailkeep.mail.rfc2047 import decode_words
 from mailkeep.mail.structure import Part, encode
 from mailkeep.mail.subject import base_subject
 from mailkeep.mail.text import extract
-from mailkeep.mail.words import text_words
+from mailkeep.mail.words import fold_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class ParsedMessage:
     defects: tuple[str, ...] = ()
     """What was wrong with the message, for logs and `mailkeep check`; never fatal."""
     words: tuple[str, ...] | None = None
-    """The distinct whole words of the header and body text (``words.text_words``), sorted, when
+    """The distinct whole words of the header and body text (``words.fold_text``), sorted, when
     the parse was asked for them (for a PostgreSQL store) and they are few enough to
     index; else None, and a store that wants them finds them itself."""
 
@@ -171,7 +171,7 @@ def _parse(raw: bytes, max_parts: int, max_depth: int, words: bool) -> ParsedMes
     from_, to, cc = addresses[b"from"], addresses[b"to"], addresses[b"cc"]
     body_text, preview = extract(raw, root)
     header_text = _header_text(header)
-    found = text_words(header_text, body_text) if words else None
+    found = fold_text(header_text, body_text)[2] if words else None
     return ParsedMessage(
         size=len(raw),
         header=raw[: root.part.body_start],

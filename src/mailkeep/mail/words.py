@@ -40,6 +40,8 @@ def index_words(folded: str) -> list[str] | None:
     return list(words)
 
 
-def text_words(header_text: str, body_text: str) -> list[str] | None:
-    """``index_words`` of a message's header and body text, folded as stored."""
-    return index_words(fold(header_text) + "\n" + fold(body_text))
+def fold_text(header_text: str, body_text: str) -> tuple[str, str, list[str] | None]:
+    """A message's header and body text as stored (folded), and their whole words
+    (``index_words``)."""
+    headers, body = fold(header_text), fold(body_text)
+    return headers, body, index_words(headers + "\n" + body)

@@ -72,7 +72,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from mailkeep.errors import NotFound, TemporaryFailure
-from mailkeep.mail.words import MAX_LEXEME, WORD, fold, index_words
+from mailkeep.mail.words import MAX_LEXEME, WORD, fold, fold_text
 from mailkeep.store import migrations
 from mailkeep.store.api import BlobReader
 from mailkeep.store.blobs import BytesBlobReader, read_chunks
@@ -579,10 +579,9 @@ class PostgresEngine:
                 rows = await connection.fetch(to_postgres(sql), *_params(params))
                 return array("q", [row[0] for row in rows])
             case NewContent(blob, columns, values, headers, body):
-                headers, body = fold(headers), fold(body)
-                words = index_words(headers + "\n" + body)
+                headers, body, found = fold_text(headers, body)
                 return await connection.fetchval(
-                    _insert_content(columns), blob, *_params(values), headers, body, words
+                    _insert_content(columns), blob, *_params(values), headers, body, found
                 )
             case AppendOne(
                 mailbox_id,
@@ -597,7 +596,10 @@ class PostgresEngine:
                 body,
                 words,
             ):
-                headers, body = fold(headers), fold(body)
+                if words is None:
+                    headers, body, found = fold_text(headers, body)
+                else:  # found by the parser (``Dialect.wants_words``)
+                    headers, body, found = fold(headers), fold(body), list(words)
                 try:
                     row = await connection.fetchrow(
                         _APPEND_ONE,
@@ -613,7 +615,7 @@ class PostgresEngine:
                         *_params(content),
                         headers,
                         body,
-                        index_words(headers + "\n" + body) if words is None else list(words),
+                        found,
                     )
                 except asyncpg.PostgresError as exc:
                     outcome = _APPEND_REFUSALS.get(exc.sqlstate)
@@ -624,14 +626,14 @@ class PostgresEngine:
                 assert row is not None  # a function call answers one row
                 return "appended", tuple(row[:7]), tuple(row[7:])
             case FtsInsert(content_id, headers, body):
-                headers, body = fold(headers), fold(body)
+                headers, body, found = fold_text(headers, body)
                 await connection.execute(
                     "INSERT INTO contents_text (content_id, headers, body, words)"
                     " VALUES ($1, $2, $3, array_to_tsvector($4::text[]))",
                     content_id,
                     headers,
                     body,
-                    index_words(headers + "\n" + body),
+                    found,
                 )
                 return None
             case FtsDelete(content_id):
