@@ -93,7 +93,10 @@ class Parser:
         if self.workers > 0 and (burst or self._any_running()):
             try:
                 worker = await self._worker()
-                return await asyncio.wait_for(worker.parse(raw), PARSE_TIMEOUT)
+                # asyncio.timeout, not wait_for: no task of its own to wait its turn in
+                # the event loop, before the message goes out and after the answer came.
+                async with asyncio.timeout(PARSE_TIMEOUT):
+                    return await worker.parse(raw)
             except TimeoutError:
                 log.error(
                     "parsing a message of %d octets took over %.0f s: stored unparsed",
