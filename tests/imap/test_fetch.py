@@ -448,6 +448,54 @@ async def test_download_reads_small_messages_ahead_in_groups(
     assert in_flight[1] == (fetch.REMOTE_PRELOAD_DEPTH if remote else 1)
 
 
+@pytest.mark.parametrize(
+    ("items", "whole"),
+    [
+        ("BODY.PEEK[]", True),
+        ("RFC822", True),
+        ("BINARY.PEEK[]", True),
+        ("BODY.PEEK[TEXT]", True),
+        ("(UID BODY.PEEK[1]<0.10> BODY.PEEK[])", True),
+        ("BODY.PEEK[]<0.100>", False),
+        ("BODY.PEEK[1]", False),
+        ("BINARY.SIZE[]", False),
+    ],
+)
+async def test_large_messages_are_read_ahead_only_when_sent_whole(
+    alice: Client,
+    store: SqlStore,
+    account: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    items: str,
+    whole: bool,
+) -> None:
+    """Messages up to SMALL_BLOB are read ahead for any body item; those up to WHOLE_BLOB
+    only where a FETCH sends each message whole (a client fetching a preview of each
+    message must not make the store read their attachments); larger ones never."""
+    from mailkeep.imap.handlers import fetch
+
+    monkeypatch.setattr(fetch, "SMALL_BLOB", 4000)
+    monkeypatch.setattr(fetch, "WHOLE_BLOB", 20_000)
+    monkeypatch.setattr(store, "remote_reads", True)
+    asked: set[str] = set()
+    open_small_blobs = store.open_small_blobs
+
+    async def counted(blobs: list[str]) -> dict[str, BlobReader]:
+        asked.update(blobs)
+        return await open_small_blobs(blobs)
+
+    monkeypatch.setattr(store, "open_small_blobs", counted)
+    small = message("small", "small\r\n")
+    large = message("large", "y" * 76 + "\r\n" * 4000)
+    huge = message("huge", "z" * 76 + "\r\n" * 12_000)
+    for raw in [small, large, huge]:
+        await deliver(store, account, raw)
+    await alice.ok("s SELECT INBOX")
+    await alice.ok(f"f FETCH 1:* {items}")
+    read_ahead = [small, large] if whole else [small]
+    assert asked == {hashlib.sha256(raw).hexdigest() for raw in read_ahead}
+
+
 @pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "7bit"])
 @pytest.mark.parametrize("size", [1, 3, 7, 64, 1000])
 def test_incremental_decoding_matches_whole(encoding: str, size: int) -> None:

@@ -115,7 +115,7 @@ async def test_consecutive_retr_reads_small_messages_ahead(
     from mailkeep.pop3 import readahead
 
     monkeypatch.setattr(readahead, "GROUP_OCTETS", 200)
-    monkeypatch.setattr(readahead, "SMALL_BLOB", 4000)
+    monkeypatch.setattr(readahead, "WHOLE_BLOB", 4000)
     monkeypatch.setattr(store, "remote_reads", True)
     groups: list[int] = []
     open_small_blobs = store.open_small_blobs
@@ -126,7 +126,7 @@ async def test_consecutive_retr_reads_small_messages_ahead(
 
     monkeypatch.setattr(store, "open_small_blobs", counted)
     raws = [message(f"m{i}", b"line\r\n" * (i * 5 + 1)) for i in range(8)]
-    raws[5] = message("large", b"." + b"y" * 76 + b"\r\n" * 4000)  # above SMALL_BLOB: read alone
+    raws[5] = message("large", b"." + b"y" * 76 + b"\r\n" * 4000)  # above WHOLE_BLOB: read alone
     raws[6] = raws[1]  # one blob for two messages
     await deliver(store, account, *raws)
     driver = await logged_in(store)

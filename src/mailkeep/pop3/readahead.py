@@ -4,10 +4,11 @@
 A client downloading a maildrop sends ``RETR 1``, ``RETR 2``, ... and each message is a
 small store read: one at a time, the session spends more time waiting for the database
 than sending. Once RETR goes through consecutive messages, the rows (header, blob, size)
-of the next messages up to ``GROUP_OCTETS`` and the bodies of the small ones among them
-are read in two queries (``Store.open_small_blobs``), and while that group is sent the
-next one is already being read. At most two groups are held per session. On SQLite a
-point read costs less than this bookkeeping, so the session does not use it there.
+of the next messages up to ``GROUP_OCTETS`` and the bodies of those among them up to
+``WHOLE_BLOB`` are read in two queries (``Store.open_small_blobs``), and while that group
+is sent the next one is already being read. At most two groups are held per session. On
+SQLite a point read costs less than this bookkeeping, so the session does not use it
+there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailkeep.store.api import SMALL_BLOB, BlobReader, FetchField, MessageRow, Store
+from mailkeep.store.api import WHOLE_BLOB, BlobReader, FetchField, MessageRow, Store
 
 if TYPE_CHECKING:
     from mailkeep.pop3.session import Maildrop
@@ -30,7 +31,7 @@ GROUP_MESSAGES = 1000
 @dataclass(frozen=True, slots=True)
 class Group:
     """Messages ``start`` up to ``end`` (exclusive): the rows of those still in the
-    store, and the readers of the small ones, by message index."""
+    store, and the readers of those read whole, by message index."""
 
     start: int
     end: int
@@ -54,9 +55,9 @@ async def read_group(store: Store, drop: Maildrop, start: int) -> Group:
     found = await store.fetch(drop.mailbox_id, [drop.uids[i] for i in indexes], fields)
     by_uid = {row.uid: row for row in found}
     rows = {i: by_uid[drop.uids[i]] for i in indexes if drop.uids[i] in by_uid}
-    small = {i: row for i, row in rows.items() if row.size <= SMALL_BLOB}
-    readers = await store.open_small_blobs([row.blob for row in small.values()])
-    blobs = {i: readers[row.blob] for i, row in small.items() if row.blob in readers}
+    whole = {i: row for i, row in rows.items() if row.size <= WHOLE_BLOB}
+    readers = await store.open_small_blobs([row.blob for row in whole.values()])
+    blobs = {i: readers[row.blob] for i, row in whole.items() if row.blob in readers}
     return Group(start, end, rows, blobs)
 
 

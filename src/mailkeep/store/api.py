@@ -245,7 +245,12 @@ class FlagResult:
 
 SMALL_BLOB = 256 * 1024
 """Messages up to this size are worth reading whole ahead of use, many per query
-(``Store.open_small_blobs``); larger ones are streamed from ``Store.open_blob``."""
+(``Store.open_small_blobs``), whatever part of them is wanted; larger ones are streamed
+from ``Store.open_blob``, unless within ``WHOLE_BLOB``."""
+WHOLE_BLOB = 2 * 2**20
+"""Messages up to this size are read ahead whole too where all of each is sent (FETCH
+BODY[], POP3 RETR): one query for many messages, where streaming one is a round trip
+before its first octet."""
 
 
 class BlobReader(Protocol):
@@ -343,9 +348,10 @@ class Store(Protocol):
 
     async def open_blob(self, blob: str) -> BlobReader: ...
     async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
-        """Readers for those of ``blobs`` the store reads whole in one query (small
-        messages), for a caller about to read many: one round trip instead of one each.
-        Any blob left out is read with ``open_blob``; the readers hold no resources."""
+        """Readers for those of ``blobs`` the store reads whole in one query, for a
+        caller about to read many (up to ``SMALL_BLOB`` each, or ``WHOLE_BLOB`` where it
+        sends them whole): one round trip instead of one each. Any blob left out is read
+        with ``open_blob``; the readers hold no resources."""
         ...
 
     async def store_flags(
