@@ -155,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         "command": "",
         "date": date.isoformat(),
         "preset": name,
-        "options": {"reps": args.reps, "seed": args.seed, **dataclasses.asdict(options)},
+        "options": {
+            "reps": args.reps,
+            "seed": args.seed,
+            "mailkeep_store": args.mailkeep_store,
+            **dataclasses.asdict(options),
+        },
         # Recorded before the run: the checkout may change while a long run goes on.
         "machine": report.machine(servers),
     }

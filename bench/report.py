@@ -153,8 +153,9 @@ def markdown(run: Run, meta: dict[str, Any], verdicts: list[Verdict]) -> str:
         lines.append("")
         lines += _details(run, size)
         lines += _clients(run, size)
+    store = meta["options"].get("mailkeep_store") or "sqlite"
     lines += [
-        "### Targets (mailkeep on SQLite)",
+        f"### Targets (mailkeep on {'PostgreSQL' if store.startswith('postgres') else 'SQLite'})",
         "",
         "| target | N | value | verdict |",
         "|---|--:|--:|---|",

@@ -75,6 +75,9 @@ def test_markdown_and_docs_section(tmp_path: Path) -> None:
     text = markdown(run, meta, judge(run))
     assert "| fetch-envelope | msg/s |" in text
     assert "NOT met" in text
+    assert "### Targets (mailkeep on SQLite)" in text  # the default store
+    meta["options"] = {"reps": 3, "mailkeep_store": "postgresql://root@127.0.0.1/mkb"}
+    assert "### Targets (mailkeep on PostgreSQL)" in markdown(run, meta, judge(run))
     doc = tmp_path / "benchmarks.md"
     doc.write_text(
         "# B\n\nintro\n\n<!-- bench:results:begin -->\nold\n<!-- bench:results:end -->\n"
