@@ -777,6 +777,12 @@ async def test_store_flags_modes(store: SqlStore) -> None:
     assert all(r.modseq == replaced.change.after for r in rows)
     cleared = await store.store_flags(inbox.id, [1], FlagMode.REPLACE, 0, [])
     assert [(s.flags, s.keywords) for s in cleared.change.changed] == [(0, ())]
+    # As the IMAP session passes them: an IntFlag, which PostgreSQL's array of the
+    # batch's new flags must not take for a sequence.
+    flagged = await store.store_flags(inbox.id, [1, 2], FlagMode.ADD, SystemFlag.FLAGGED, [])
+    assert {s.uid for s in flagged.change.changed} == {1, 2}
+    rows = await store.fetch(inbox.id, [1, 2], FetchField.FLAGS)
+    assert [r.flags for r in rows] == [FLAGGED, ANSWERED | DRAFT | FLAGGED]
 
 
 async def test_keywords_are_case_insensitive(store: SqlStore) -> None:

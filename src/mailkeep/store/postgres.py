@@ -81,6 +81,7 @@ from mailkeep.store.changes import Change, MailboxEvent, MailboxTouched
 from mailkeep.store.ops import (
     All,
     AppendOne,
+    Batch,
     Column,
     DeleteBlob,
     Exec,
@@ -623,6 +624,11 @@ class PostgresEngine:
             case Many(sql, params):
                 if params:
                     await connection.executemany(to_postgres(sql), [_params(p) for p in params])
+                return None
+            case Batch(_, array_sql, rows, fixed):
+                if rows:
+                    columns = [_params(column) for column in zip(*rows, strict=True)]
+                    await connection.execute(array_sql, *columns, *_params(fixed))
                 return None
             case Column(sql, params):
                 rows = await connection.fetch(to_postgres(sql), *_params(params))

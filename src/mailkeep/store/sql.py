@@ -41,6 +41,7 @@ from mailkeep.store.changes import Change, ChangeSet, MailboxEvent, MessageState
 from mailkeep.store.ops import (
     All,
     AppendOne,
+    Batch,
     Column,
     DeleteBlob,
     Exec,
@@ -1187,9 +1188,14 @@ def store_flags_tx(
         )
         return FlagResult(change, tuple(failed))
     modseq = yield from _bump(mailbox)
-    yield Many(
-        "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
-        [(f, " ".join(k), modseq, mailbox_id, uid) for uid, k, f in updates],
+    yield Batch(
+        "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4"
+        " WHERE mailbox_id = ?5 AND uid = ?1",
+        "UPDATE messages m SET flags = u.flags, keywords = u.keywords, modseq = $4"
+        " FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(uid, flags, keywords)"
+        " WHERE m.mailbox_id = $5 AND m.uid = u.uid",
+        [(uid, int(f), " ".join(k)) for uid, k, f in updates],  # not an IntFlag: iterable
+        (modseq, mailbox_id),
     )
     states = tuple(MessageState(uid, modseq, f, k) for uid, k, f in updates)
     change = ChangeSet(
@@ -1225,12 +1231,19 @@ def _remove_messages(
             mailbox.account_id, mailbox.id, mailbox.highestmodseq, mailbox.highestmodseq
         )
     modseq = yield from _bump(mailbox)
-    yield Many(
-        "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", [(mailbox.id, r[0]) for r in rows]
+    uids = [(r[0],) for r in rows]
+    yield Batch(
+        "DELETE FROM messages WHERE mailbox_id = ?2 AND uid = ?1",
+        "DELETE FROM messages WHERE mailbox_id = $2 AND uid = ANY($1::bigint[])",
+        uids,
+        (mailbox.id,),
     )
-    yield Many(
-        "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (?, ?, ?, ?)",
-        [(mailbox.id, r[0], modseq, now) for r in rows],
+    yield Batch(
+        "INSERT INTO expunged (mailbox_id, uid, modseq, at) VALUES (?2, ?1, ?3, ?4)",
+        "INSERT INTO expunged (mailbox_id, uid, modseq, at)"
+        " SELECT $2::bigint, uid, $3::bigint, $4::bigint FROM unnest($1::bigint[]) AS u(uid)",
+        uids,
+        (mailbox.id, modseq, now),
     )
     if release:
         yield from _release_contents((r[1] for r in rows), now)

@@ -37,6 +37,7 @@ from mailkeep.store.blobs import BytesBlobReader, FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
     All,
+    Batch,
     Column,
     DeleteBlob,
     Exec,
@@ -477,6 +478,9 @@ class SqliteEngine:
                 return connection.execute(sql, params).rowcount
             case Many(sql, params):
                 connection.executemany(sql, params)
+                return None
+            case Batch(sql, _, rows, fixed):
+                connection.executemany(sql, [(*row, *fixed) for row in rows])
                 return None
             case Column(sql, params):
                 return array("q", [row[0] for row in connection.execute(sql, params)])
