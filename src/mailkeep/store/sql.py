@@ -1300,11 +1300,22 @@ def copy_tx(
         flags &= flag_mask
         if not keywords_allowed:
             keywords = ""
-        inserts.append(
-            (target_id, uid, modseq, flags, keywords, date, tz, now, size, content_id, thread)
-        )
+        inserts.append((uid, int(flags), keywords, date, tz, size, content_id, thread))
         states.append(MessageState(uid, modseq, flags, _keywords(keywords)))
-    yield Many(_INSERT_MESSAGE, inserts)
+    yield Batch(
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
+        " internaldate_tz, savedate, size, content_id, thread_id)"
+        " VALUES (?9, ?1, ?10, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8)",
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
+        " internaldate_tz, savedate, size, content_id, thread_id)"
+        " SELECT $9::bigint, u.uid, $10::bigint, u.flags, u.keywords, u.internaldate,"
+        " u.tz, $11::bigint, u.size, u.content_id, u.thread_id"
+        " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[],"
+        " $6::bigint[], $7::bigint[], $8::bigint[])"
+        " AS u(uid, flags, keywords, internaldate, tz, size, content_id, thread_id)",
+        inserts,
+        (target_id, modseq, now),
+    )
     changes: list[ChangeSet] = [
         ChangeSet(
             target.account_id,
