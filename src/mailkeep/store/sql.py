@@ -816,9 +816,15 @@ def _release_contents(content_ids: Iterable[int], now: int) -> Tx[None]:
         counts[content_id] = counts.get(content_id, 0) + 1
     if not counts:
         return
-    yield Many(
-        "UPDATE content_refs SET refs = refs - ? WHERE content_id = ?",
-        [(n, cid) for cid, n in sorted(counts.items())],  # id order: no deadlocks
+    # In id order, so that concurrent writers take the rows' locks in one order (on
+    # PostgreSQL the unnest's order, the outer side of its nested loop over the index;
+    # should a plan differ and two deadlock, the loser runs again: Replayable).
+    yield Batch(
+        "UPDATE content_refs SET refs = refs - ?2 WHERE content_id = ?1",
+        "UPDATE content_refs r SET refs = r.refs - u.n"
+        " FROM unnest($1::bigint[], $2::bigint[]) AS u(content_id, n)"
+        " WHERE r.content_id = u.content_id",
+        sorted(counts.items()),
     )
     yield from drop_unreferenced(now, counts)
 
