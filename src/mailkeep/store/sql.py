@@ -845,17 +845,27 @@ def drop_unreferenced(now: int, content_ids: Iterable[int]) -> Tx[None]:
         ids += [(int(row[0]),) for row in rows]
     if not ids:
         return
-    yield Many(
-        "INSERT INTO garbage (content_id, blob, since) SELECT c.id, c.blob, ? FROM contents c"
-        " JOIN content_refs r ON r.content_id = c.id WHERE c.id = ? AND r.refs <= 0",
-        [(now, cid) for (cid,) in ids],
+    yield Batch(
+        "INSERT INTO garbage (content_id, blob, since) SELECT c.id, c.blob, ?2 FROM contents c"
+        " JOIN content_refs r ON r.content_id = c.id WHERE c.id = ?1 AND r.refs <= 0",
+        "INSERT INTO garbage (content_id, blob, since) SELECT c.id, c.blob, $2::bigint"
+        " FROM contents c JOIN content_refs r ON r.content_id = c.id"
+        " WHERE c.id = ANY($1::bigint[]) AND r.refs <= 0",
+        ids,
+        (now,),
     )
-    yield Many(
-        "DELETE FROM contents WHERE id = ?"
-        " AND (SELECT refs FROM content_refs WHERE content_id = ?) <= 0",
-        [(cid, cid) for (cid,) in ids],
+    yield Batch(
+        "DELETE FROM contents WHERE id = ?1"
+        " AND (SELECT refs FROM content_refs WHERE content_id = ?1) <= 0",
+        "DELETE FROM contents c USING content_refs r"
+        " WHERE c.id = ANY($1::bigint[]) AND r.content_id = c.id AND r.refs <= 0",
+        ids,
     )
-    yield Many("DELETE FROM content_refs WHERE content_id = ? AND refs <= 0", ids)
+    yield Batch(
+        "DELETE FROM content_refs WHERE content_id = ?1 AND refs <= 0",
+        "DELETE FROM content_refs WHERE content_id = ANY($1::bigint[]) AND refs <= 0",
+        ids,
+    )
 
 
 def _uid_condition(
