@@ -71,7 +71,7 @@ class Batch:
     once per row with the parameters ``(*row, *fixed)``, numbered (``?1``, ``?2``, ...);
     PostgreSQL runs ``array_sql`` once with one array per column of ``rows`` (for
     ``unnest``), then ``fixed``, as ``$1``, ``$2``, .... A statement per row is a round of
-    PostgreSQL's executor each: a third of a 5,000-message STORE. The result is None."""
+    PostgreSQL's executor each: a fifth of a 5,000-message STORE. The result is None."""
 
     sql: str
     array_sql: str

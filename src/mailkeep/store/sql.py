@@ -1210,7 +1210,8 @@ def store_flags_tx(
         "UPDATE messages m SET flags = u.flags, keywords = u.keywords, modseq = $4"
         " FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(uid, flags, keywords)"
         " WHERE m.mailbox_id = $5 AND m.uid = u.uid",
-        [(uid, int(f), " ".join(k)) for uid, k, f in updates],  # not an IntFlag: iterable
+        # int(): asyncpg would take an IntFlag, which is iterable, for a nested array.
+        [(uid, int(f), " ".join(k)) for uid, k, f in updates],
         (modseq, mailbox_id),
     )
     states = tuple(MessageState(uid, modseq, f, k) for uid, k, f in updates)
