@@ -569,8 +569,9 @@ class SqliteEngine:
 
     async def open_small_blobs(self, blobs: Sequence[str]) -> dict[str, BlobReader]:
         # On a reader thread: the rows of a FETCH batch are megabytes, where one point
-        # read on the event loop is not worth the hop.
-        found = await self.read(_inline_blobs_tx(sorted(set(blobs))))
+        # read on the event loop is not worth the hop; one message is read in place.
+        wanted = sorted(set(blobs))
+        found = await self.read(_inline_blobs_tx(wanted), point=len(wanted) <= 1)
         return {blob: BytesBlobReader(data) for blob, data in found}
 
     @contextlib.asynccontextmanager

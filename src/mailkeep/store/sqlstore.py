@@ -66,6 +66,9 @@ message. Smaller ones are checked only by their transaction, exactly as the larg
 a refusal then costs a small blob written and discarded, while the precheck would cost
 every append a read (on PostgreSQL a round trip)."""
 
+POINT_FETCH = 8
+"""A FETCH of this many messages or fewer reads their rows as a point read (``fetch``)."""
+
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
     ("INBOX", None),
     ("Sent", "\\Sent"),
@@ -491,7 +494,11 @@ class SqlStore:
     async def fetch(
         self, mailbox_id: int, uids: Sequence[int], fields: FetchField
     ) -> list[MessageRow]:
-        return await self.engine.read(sql.fetch_tx(mailbox_id, uids, fields))
+        # One statement: a point read for a few messages (a client fetching one message
+        # per command, as mbsync does), where the hop to a reader thread (SQLite) or a
+        # transaction's BEGIN and COMMIT (PostgreSQL) cost more than the query.
+        tx = sql.fetch_tx(mailbox_id, uids, fields)
+        return await self.engine.read(tx, point=len(uids) <= POINT_FETCH)
 
     async def open_blob(self, blob: str) -> BlobReader:
         return await self.engine.open_blob(blob)
