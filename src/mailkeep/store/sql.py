@@ -798,11 +798,11 @@ def _appended(mailbox: Mailbox, items: Sequence[Prepared], usage: Usage) -> Appe
     return AppendResult(mailbox, tuple(s.uid for s in states), change, usage)
 
 
-_INSERT_MESSAGE = (
+_INSERT_INTO_MESSAGES = (
     "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
     " internaldate_tz, savedate, size, content_id, thread_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_MESSAGE = _INSERT_INTO_MESSAGES + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 _ID_BATCH = 500
@@ -1320,12 +1320,9 @@ def copy_tx(
         inserts.append((uid, int(flags), keywords, date, tz, size, content_id, thread))
         states.append(MessageState(uid, modseq, flags, _keywords(keywords)))
     yield Batch(
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
-        " internaldate_tz, savedate, size, content_id, thread_id)"
-        " VALUES (?9, ?1, ?10, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8)",
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
-        " internaldate_tz, savedate, size, content_id, thread_id)"
-        " SELECT $9::bigint, u.uid, $10::bigint, u.flags, u.keywords, u.internaldate,"
+        _INSERT_INTO_MESSAGES + " VALUES (?9, ?1, ?10, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8)",
+        _INSERT_INTO_MESSAGES
+        + " SELECT $9::bigint, u.uid, $10::bigint, u.flags, u.keywords, u.internaldate,"
         " u.tz, $11::bigint, u.size, u.content_id, u.thread_id"
         " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[],"
         " $6::bigint[], $7::bigint[], $8::bigint[])"
