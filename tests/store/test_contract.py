@@ -18,7 +18,14 @@ from mailkeep.mail.flags import SystemFlag
 from mailkeep.mail.message import parse
 from mailkeep.store import query as q
 from mailkeep.store import sql
-from mailkeep.store.api import Account, AppendResult, FetchField, FlagMode, Mailbox
+from mailkeep.store.api import (
+    Account,
+    AppendResult,
+    BlobReader,
+    FetchField,
+    FlagMode,
+    Mailbox,
+)
 from mailkeep.store.changes import (
     SERVER_CHANNEL,
     ChangeSet,
@@ -1283,14 +1290,20 @@ async def test_sort_ties_fall_back_to_later_keys_then_uid(store: SqlStore) -> No
 # ---------------------------------------------------------------------------- blobs
 
 
-async def test_blob_reader_reads_ranges(store: SqlStore) -> None:
+async def _stored_large(store: SqlStore, lines: int, at_least: int) -> tuple[bytes, BlobReader]:
+    """A message of ``lines`` numbered lines (over ``at_least`` octets), appended to a
+    new INBOX, and its blob opened."""
     _, inbox = await setup_inbox(store)
-    body = "".join(f"{i:07d} line of a rather large message\r\n" for i in range(20_000))
+    body = "".join(f"{i:07d} line of a rather large message\r\n" for i in range(lines))
     raw = raw_message("large", body)
-    assert len(raw) > 700_000
+    assert len(raw) > at_least
     await store.append(inbox.id, [new(raw)])
     (row,) = await store.fetch(inbox.id, [1], FetchField.BLOB)
-    reader = await store.open_blob(row.blob)
+    return raw, await store.open_blob(row.blob)
+
+
+async def test_blob_reader_reads_ranges(store: SqlStore) -> None:
+    raw, reader = await _stored_large(store, 20_000, 700_000)
     try:
         assert reader.size == len(raw)
         assert await reader.read(0, 10) == raw[:10]
@@ -1310,13 +1323,7 @@ async def test_blob_reader_reads_ranges(store: SqlStore) -> None:
 async def test_blob_reader_streams_ranges(store: SqlStore) -> None:
     # Over 1 MiB: PostgreSQL streams it in more than one group of stored chunks, each
     # read while the one before is consumed.
-    _, inbox = await setup_inbox(store)
-    body = "".join(f"{i:07d} line of a message larger than a mebibyte\r\n" for i in range(30_000))
-    raw = raw_message("larger", body)
-    assert len(raw) > 1_300_000
-    await store.append(inbox.id, [new(raw)])
-    (row,) = await store.fetch(inbox.id, [1], FetchField.BLOB)
-    reader = await store.open_blob(row.blob)
+    raw, reader = await _stored_large(store, 35_000, 1_300_000)
     try:
         for offset, length, chunk in [
             (0, len(raw), 65536),
