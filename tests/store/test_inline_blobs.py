@@ -131,12 +131,11 @@ async def test_blob_files_from_before_the_migration_are_read(
 async def test_a_blob_lost_before_its_transaction_is_written_again(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Staged blobs go with a batch that fails; the append that needed them finds them
-    missing in its own transaction, stages them again (sql.BlobMissing) and succeeds.
-    (A multi-message append stages its blobs; a single one goes in its ``AppendOne``.)"""
+    """Staged blobs go with a batch that fails; the append that needed one finds it
+    missing in its own transaction, stages it again (sql.BlobMissing) and succeeds."""
     inbox = await inbox_id(store)
     engine = cast(SqliteEngine, store.engine)
-    raws = [raw_message("retried"), raw_message("retried too")]
+    raw = raw_message("retried")
     real_commit = engine._commit_batch
     dropped: list[str] = []
 
@@ -148,10 +147,10 @@ async def test_a_blob_lost_before_its_transaction_is_written_again(
         real_commit(connection, batch)
 
     monkeypatch.setattr(engine, "_commit_batch", commit_dropping_staged_once)
-    result = await store.append(inbox, [new(raw) for raw in raws])
-    assert len(dropped) == 2
-    rows = await store.fetch(inbox, list(result.uids), FetchField.BLOB)
-    assert [await _read(store, row.blob) for row in rows] == raws
+    result = await store.append(inbox, [new(raw)])
+    assert len(dropped) == 1
+    (row,) = await store.fetch(inbox, list(result.uids), FetchField.BLOB)
+    assert await _read(store, row.blob) == raw
 
 
 def _exec(sql: str, *params: object) -> Tx[None]:

@@ -102,9 +102,8 @@ class NewContent:
 
 @dataclass(frozen=True, slots=True)
 class AppendOne:
-    """Append one message in one statement, on a backend that can (``Dialect.append_one``;
-    on PostgreSQL each statement is a round trip, and this one is its own transaction;
-    on SQLite each costs the writer thread a wait for the GIL, and it joins the batch):
+    """Append one message in one statement that is its own transaction, on a backend
+    that can (``Dialect.append_one``; PostgreSQL, where each statement is a round trip):
     what ``sql.append_tx`` does for one message. Run as a transaction's only op by
     ``write(tx, one_statement=True)``, or inside a transaction (pipelined appends sharing
     one, ``all_of``). The result is ``(outcome, mailbox, usage)``: outcome
@@ -204,9 +203,6 @@ class Dialect(Protocol):
     indexes as it commits."""
     append_one: bool
     """Whether the backend runs ``AppendOne``."""
-    append_one_max: int | None
-    """The largest message ``AppendOne`` stores with it, in octets (None: any); a larger
-    one is appended by ``sql.append_tx``, its blob written first."""
     wants_words: bool
     """Whether the backend indexes a message's whole words, which a parser may find
     beforehand (``ParsedMessage.words``)."""

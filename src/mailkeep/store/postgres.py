@@ -173,7 +173,6 @@ class PostgresDialect:
     narrow_contents = ""
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM contents_text_pending)"
     append_one = True  # migration 0011
-    append_one_max: int | None = None
     wants_words = True  # the tsvector prefilter of contents_text
 
     def contains(self, haystack_sql: str) -> str:

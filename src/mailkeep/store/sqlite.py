@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import json
 import logging
 import queue
 import sqlite3
@@ -38,7 +37,6 @@ from mailkeep.store.blobs import BytesBlobReader, FileBlobReader, FileBlobs
 from mailkeep.store.changes import Change, MailboxTouched
 from mailkeep.store.ops import (
     All,
-    AppendOne,
     Batch,
     Column,
     DeleteBlob,
@@ -91,8 +89,7 @@ class SqliteDialect:
     name = "sqlite"
     narrow_contents = "INDEXED BY contents_search"
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM fts_pending)"
-    append_one = True  # migration 0012
-    append_one_max: int | None = _INLINE_BLOB  # a larger message is a file, written first
+    append_one = False  # in-process: statements cost no round trip
     wants_words = False  # FTS5 tokenises the text itself
 
     def contains(self, haystack_sql: str) -> str:
@@ -359,42 +356,6 @@ class SqliteEngine:
         self._unindexed = max(self._unindexed - len(rows), 1) if more else 0
         return more
 
-    def _append_one(
-        self, connection: sqlite3.Connection, op: AppendOne
-    ) -> tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None]:
-        """``AppendOne`` by migration 0012's trigger, answered as PostgreSQL's 0011 does."""
-        self._pending_deletes.discard(op.blob)
-        if op.octets is None and not self._stored(connection, op.blob):
-            return "blob missing", None, None
-        values = (op.mailbox_id, op.blob, op.octets, op.check_quota, op.now, *op.message)
-        text = (json.dumps(op.referred), *op.content, op.headers, op.body)
-        try:
-            connection.execute(_APPEND_ONE, (*values, *text))
-        except sqlite3.IntegrityError as exc:
-            outcome = str(exc).removeprefix("mailkeep: ")
-            if outcome == "over quota":
-                size = op.content[0]
-                return (
-                    outcome,
-                    None,
-                    connection.execute(_WOULD_USE, (size, op.mailbox_id)).fetchone(),
-                )
-            if outcome in ("no mailbox", "no account"):
-                return outcome, None, None
-            raise
-        self._unindexed += 1  # about: unless the message was stored already
-        row = connection.execute(_APPENDED, (op.mailbox_id,)).fetchone()
-        return "appended", row[:7], row[7:]
-
-    def _stored(self, connection: sqlite3.Connection, blob: str) -> bool:
-        """Whether ``blob`` is stored, or has a contents row (which needs it no more)."""
-        if _inline_blob(connection, blob, "1") is not None or self.blobs.exists(blob):
-            return True
-        return (
-            connection.execute("SELECT 1 FROM contents WHERE blob = ?", (blob,)).fetchone()
-            is not None
-        )
-
     @staticmethod
     def _highest_modseqs(connection: sqlite3.Connection) -> dict[int, tuple[int, int]]:
         rows = connection.execute("SELECT id, account_id, highestmodseq FROM mailboxes")
@@ -523,8 +484,6 @@ class SqliteEngine:
                 return None
             case Column(sql, params):
                 return array("q", [row[0] for row in connection.execute(sql, params)])
-            case AppendOne():
-                return self._append_one(connection, op)
             case NewContent(blob, columns, values, headers, body):
                 self._pending_deletes.discard(blob)
                 if _inline_blob(connection, blob, "1") is None and not self.blobs.exists(blob):
@@ -637,21 +596,6 @@ class SqliteEngine:
         if self._point_connection is not None:
             self._point_connection.close()
             self._point_connection = None
-
-
-_APPEND_ONE = f"INSERT INTO append_one VALUES ({', '.join('?' * 35)})"
-"""Migration 0012's view: the message, its referred Message-IDs, ``sql.CONTENT_COLUMNS``
-and its text."""
-_APPENDED = (
-    # sql.MAILBOX_COLUMNS, then the quota and usage, as migration 0011 answers on PostgreSQL
-    "SELECT b.id, b.account_id, b.name, b.uidvalidity, b.uidnext, b.highestmodseq,"
-    " b.special_use, a.quota_bytes, a.quota_messages, a.used_bytes, a.used_messages"
-    " FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.id = ?"
-)
-_WOULD_USE = (
-    "SELECT quota_bytes, quota_messages, used_bytes + ?, used_messages + 1 FROM accounts"
-    " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)"
-)
 
 
 @functools.lru_cache

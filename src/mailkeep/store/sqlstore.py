@@ -340,7 +340,7 @@ class SqlStore:
         if check_quota and sum(len(m.raw) for m in messages) >= QUOTA_PRECHECK_OCTETS:
             await self._precheck_quota(mailbox_id, messages)
         now = datetime.now(UTC).astimezone()
-        write_blobs = not self._append_one(messages)
+        write_blobs = not self._append_one(len(messages))
         prepared = []
         try:
             for message in messages:
@@ -371,7 +371,7 @@ class SqlStore:
         try:
             result = await self._append_prepared(mailbox_id, prepared, messages, check_quota)
         except BaseException:
-            if not self._append_one(messages):
+            if not self._append_one(len(prepared)):
                 await self._discard_unused([p.blob for p in prepared])
             raise
         self._appended(result)
@@ -401,7 +401,7 @@ class SqlStore:
             try:
                 return await self.engine.write(
                     self._append_tx(mailbox_id, prepared, messages, check_quota, self._now()),
-                    one_statement=self._append_one(messages),
+                    one_statement=self._append_one(len(prepared)),
                 )
             except sql.BlobMissing:
                 # Collected between our write and the transaction: write them again
@@ -420,16 +420,13 @@ class SqlStore:
     ) -> Tx[AppendResult]:
         """The append's transaction: one statement, storing the blob too, where the
         backend can (``_append_one``)."""
-        if self._append_one(messages):
+        if self._append_one(len(prepared)):
             return sql.append_one_tx(mailbox_id, prepared[0], messages[0].raw, check_quota, now)
         return sql.append_tx(mailbox_id, prepared, check_quota, now)
 
-    def _append_one(self, messages: Sequence[NewMessage]) -> bool:
-        """Whether an append of ``messages`` is one statement (``AppendOne``)."""
-        dialect = self.engine.dialect
-        if len(messages) != 1 or not dialect.append_one:
-            return False
-        return dialect.append_one_max is None or len(messages[0].raw) <= dialect.append_one_max
+    def _append_one(self, count: int) -> bool:
+        """Whether an append of ``count`` messages is one statement (``AppendOne``)."""
+        return count == 1 and self.engine.dialect.append_one
 
     async def _precheck_quota(self, mailbox_id: int, messages: Sequence[NewMessage]) -> None:
         """Refuse an append that cannot fit before writing any blob (the transaction
