@@ -1168,7 +1168,9 @@ def store_flags_tx(
     keywords are left as they are (RFC 4314 4: a user without the right to a flag
     changes the others)."""
     mailbox = yield from _require_mailbox(mailbox_id, lock=True)
-    flags &= flag_mask
+    # int(): an IntFlag makes each | and & below build an enum member (half the CPU of
+    # a STORE on all), and asyncpg would take one, which is iterable, for an array.
+    flags = int(flags) & flag_mask
     condition, params, keep = _uid_condition(uids)
     rows = yield All(
         f"SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND {condition}"
@@ -1187,7 +1189,9 @@ def store_flags_tx(
         old_keywords = _keywords(old_text)
         if mode is FlagMode.ADD:
             new_flags = old_flags | flags
-            new_keywords = normalize_keywords([*old_keywords, *given.values()])
+            new_keywords = (
+                normalize_keywords([*old_keywords, *given.values()]) if given else old_keywords
+            )
         elif mode is FlagMode.REMOVE:
             new_flags = old_flags & ~flags
             new_keywords = tuple(k for k in old_keywords if k.lower() not in given)
@@ -1210,8 +1214,7 @@ def store_flags_tx(
         "UPDATE messages m SET flags = u.flags, keywords = u.keywords, modseq = $4"
         " FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(uid, flags, keywords)"
         " WHERE m.mailbox_id = $5 AND m.uid = u.uid",
-        # int(): asyncpg would take an IntFlag, which is iterable, for a nested array.
-        [(uid, int(f), " ".join(k)) for uid, k, f in updates],
+        [(uid, f, " ".join(k)) for uid, k, f in updates],
         (modseq, mailbox_id),
     )
     states = tuple(MessageState(uid, modseq, f, k) for uid, k, f in updates)
