@@ -792,6 +792,31 @@ async def test_store_flags_modes(store: SqlStore) -> None:
     assert [r.flags for r in rows] == [FLAGGED, ANSWERED | DRAFT | FLAGGED]
 
 
+async def test_store_flags_answers_every_message_found_as_left(store: SqlStore) -> None:
+    """``FlagResult.found``, what STORE reports without reading the messages again: each
+    message of the set that exists, in UID order, changed or not, refused or not."""
+    _, inbox = await setup_inbox(store)
+    appended = await store.append(inbox.id, [msg("a"), msg("b", flags=SEEN), msg("c")])
+    before = appended.mailbox.highestmodseq
+    flagged = await store.store_flags(inbox.id, [3], FlagMode.ADD, FLAGGED, [])
+    result = await store.store_flags(
+        inbox.id, [1, 2, 3, 42], FlagMode.ADD, SEEN, ["$Work"], unchanged_since=before
+    )
+    after = result.change.after
+    assert result.failed_unchangedsince == (3,)
+    assert [(s.uid, s.modseq, s.flags, s.keywords) for s in result.found] == [
+        (1, after, SEEN, ("$Work",)),
+        (2, after, SEEN, ("$Work",)),
+        (3, flagged.change.after, FLAGGED, ()),
+    ]
+    rows = await store.fetch(inbox.id, [1, 2, 3], FetchField.FLAGS)
+    assert [(r.uid, r.modseq, r.flags, r.keywords) for r in rows] == [
+        (s.uid, s.modseq, s.flags, s.keywords) for s in result.found
+    ]
+    unchanged = await store.store_flags(inbox.id, [1], FlagMode.ADD, SEEN, [])
+    assert [(s.uid, s.modseq) for s in unchanged.found] == [(1, after)]
+
+
 async def test_keywords_are_case_insensitive(store: SqlStore) -> None:
     _, inbox = await setup_inbox(store)
     await store.append(inbox.id, [msg("a", keywords=("$Forwarded", "$forwarded", "Todo"))])

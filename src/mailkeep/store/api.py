@@ -239,6 +239,9 @@ class FlagResult:
     change: ChangeSet
     failed_unchangedsince: tuple[int, ...] = ()
     """UIDs not changed because their MODSEQ was above UNCHANGEDSINCE (RFC 7162 3.1.3)."""
+    found: tuple[MessageState, ...] = ()
+    """Every message of the set the transaction found, as it left them, in UID order
+    (what STORE reports, without reading them again)."""
 
 
 # ---------------------------------------------------------------------------- interface

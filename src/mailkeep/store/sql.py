@@ -1180,13 +1180,16 @@ def store_flags_tx(
     given = {k.lower(): k for k in keywords}
     failed: list[int] = []
     updates: list[tuple[int, tuple[str, ...], int]] = []
+    found: list[tuple[int, int | None, int, tuple[str, ...]]] = []
+    """uid, MODSEQ (None: changed, the new one), flags and keywords after."""
     for uid, modseq, old_flags, old_text in rows:
         if keep is not None and uid not in keep:
             continue
+        old_keywords = _keywords(old_text)
         if unchanged_since is not None and modseq > unchanged_since:
             failed.append(uid)
+            found.append((uid, modseq, old_flags, old_keywords))
             continue
-        old_keywords = _keywords(old_text)
         if mode is FlagMode.ADD:
             new_flags = old_flags | flags
             new_keywords = (
@@ -1202,11 +1205,14 @@ def store_flags_tx(
             new_keywords = old_keywords
         if new_flags != old_flags or new_keywords != old_keywords:
             updates.append((uid, new_keywords, new_flags))
+            found.append((uid, None, new_flags, new_keywords))
+        else:
+            found.append((uid, modseq, old_flags, old_keywords))
     if not updates:
         change = ChangeSet(
             mailbox.account_id, mailbox_id, mailbox.highestmodseq, mailbox.highestmodseq
         )
-        return FlagResult(change, tuple(failed))
+        return FlagResult(change, tuple(failed), _states(found, mailbox.highestmodseq))
     modseq = yield from _bump(mailbox)
     yield Batch(
         "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4"
@@ -1221,7 +1227,13 @@ def store_flags_tx(
     change = ChangeSet(
         mailbox.account_id, mailbox_id, mailbox.highestmodseq, modseq, changed=states
     )
-    return FlagResult(change, tuple(failed))
+    return FlagResult(change, tuple(failed), _states(found, modseq))
+
+
+def _states(
+    found: list[tuple[int, int | None, int, tuple[str, ...]]], modseq: int
+) -> tuple[MessageState, ...]:
+    return tuple(MessageState(uid, modseq if m is None else m, f, k) for uid, m, f, k in found)
 
 
 @replayable

@@ -1,10 +1,10 @@
 """STORE, UID STORE (RFC 9051 6.4.6), EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, RFC 4315).
 
 STORE reports the flags of every message of the set afterwards (unless ``.SILENT``), as
-they are in the store, and marks them reported so the session does not announce its own
-change twice. A message expunged by another session and not yet reported is skipped;
-STORE by sequence number then answers ``OK [EXPUNGEISSUED]`` (RFC 2180 4.2, Dovecot also
-answers OK), ``.SILENT`` and UID STORE just go on.
+its transaction left them (``FlagResult.found``), and marks them reported so the session
+does not announce its own change twice. A message expunged by another session and not
+yet reported is skipped; STORE by sequence number then answers ``OK [EXPUNGEISSUED]``
+(RFC 2180 4.2, Dovecot also answers OK), ``.SILENT`` and UID STORE just go on.
 
 Keywords a STORE adds are announced in FLAGS before its tagged reply even when no FETCH
 shows them (``.SILENT``): imaptest checks after every STORE that its keywords exist.
@@ -20,12 +20,11 @@ from mailkeep.imap import commands as c
 from mailkeep.imap.handlers.base import SELECTED, Result, handles, no
 from mailkeep.imap.handlers.common import client_flags, message_spans, selected_mailbox
 from mailkeep.imap.handlers.condstore import enable_condstore
-from mailkeep.store.api import FetchField, FlagMode
+from mailkeep.store.api import FlagMode
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Session
 
-BATCH = 1000
 MODES = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}
 
 
@@ -71,26 +70,28 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
     refused = set(result.failed_unchangedsince)
     changed = {state.uid for state in result.change.changed}
     if not command.silent or (command.unchangedsince is not None and changed):
-        for first, batch in selected.batches(spans, BATCH):
-            rows = await session.store.fetch(selected.id, batch, FetchField.FLAGS)
-            position = 0
-            for row in rows:
-                while batch[position] != row.uid:
-                    position += 1
-                if row.uid in refused or (command.silent and row.uid not in changed):
+        after = {state.uid: state for state in result.found}
+        for start, stop in spans:
+            for position in range(start, stop):
+                message = after.get(selected.uids[position])
+                if message is None:  # expunged before the STORE
+                    gone = True
                     continue
-                out = responses.FetchResponse(first + position + 1)
+                if message.uid in refused or (command.silent and message.uid not in changed):
+                    continue
+                out = responses.FetchResponse(position + 1)
                 if not command.silent:
-                    out.add("FLAGS", session.flag_list(row.flags, row.keywords, row.uid))
+                    out.add(
+                        "FLAGS", session.flag_list(message.flags, message.keywords, message.uid)
+                    )
                 if command.uid or session.condstore:
-                    out.add_number("UID", row.uid)
+                    out.add_number("UID", message.uid)
                 if session.condstore:
                     # RFC 7162 3.1.3: even .SILENT reports the new MODSEQ of a
                     # conditional STORE.
-                    out.add("MODSEQ", responses.modseq_value(row.modseq))
+                    out.add("MODSEQ", responses.modseq_value(message.modseq))
                 await session.send(out.to_bytes())
-                selected.reported(row.uid, row.modseq)
-            gone = gone or len(rows) < len(batch)
+                selected.reported(message.uid, message.modseq)
     if result.failed_unchangedsince:
         failed = result.failed_unchangedsince
         numbers = failed if command.uid else selected.uids_to_seqs(failed)
