@@ -35,6 +35,7 @@ from mailkeep.store.changes import (
 )
 from mailkeep.store.hub import Listener
 from mailkeep.store.metadata import TooManyEntries
+from mailkeep.store.ops import One, Tx
 from mailkeep.store.sqlstore import QUOTA_PRECHECK_OCTETS, SqlStore
 
 from ._support import blob_bytes, msg, new, raw_message
@@ -271,8 +272,12 @@ async def test_delete_mailbox_releases_usage_and_keeps_subscription(store: SqlSt
     await store.subscribe(account.id, "Old", True)
     first, second = msg("one"), msg("two")
     await store.append(box.id, [first, second])
+    await store.store_flags(box.id, [1], FlagMode.ADD, SystemFlag.DELETED, [])
+    await store.expunge(box.id)
     await store.delete_mailbox(box.id)
     assert await store.get_mailbox(account.id, "Old") is None
+    # Its expunge log goes with it (no foreign key cascades it on PostgreSQL, 0012).
+    assert await store.engine.read(_expunge_log_size(box.id)) == 0
     after = await store.get_account_by_id(account.id)
     assert after is not None
     assert (after.used_bytes, after.used_messages) == (0, 0)
@@ -282,6 +287,11 @@ async def test_delete_mailbox_releases_usage_and_keeps_subscription(store: SqlSt
         await store.delete_mailbox(box.id)
     with pytest.raises(NotFound):
         await store.append(box.id, [msg()])
+
+
+def _expunge_log_size(mailbox_id: int) -> Tx[int]:
+    row = yield One("SELECT count(*) FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
+    return int(row[0])
 
 
 async def test_rename_moves_children_and_subscriptions(store: SqlStore) -> None:
