@@ -3,8 +3,15 @@ deflates what it writes (raw deflate, no zlib header, RFC 1951).
 
 It touches no socket: it wraps whatever transport the session has (a TLS or plain
 connection, a memory pipe in tests), so the session stays socket-free. Each ``write`` is
-one response batch (``Session.flush``) and ends with a full flush, so the client can
-decode everything sent so far without waiting for more.
+one response batch (``Session.flush``) and ends with a sync flush, so the client can
+decode everything sent so far without waiting for more (a full flush would also forget
+the history, compressing the next batch worse for nothing: nothing resumes mid-stream).
+
+Deflating is ISA-L's (``isal``), at ``LEVEL``: the output is plain deflate, but made at
+twelve times zlib's default speed. With zlib at level 6 (Dovecot's default), compressing
+was nine tenths of the server's CPU in an mbsync initial sync of the benchmark corpus
+(23 KB messages, base64 attachments): 29 MB/s against 351 MB/s here, for 0.614 against
+0.628 of the size. Reading stays zlib's: clients send little.
 
 Reads are bounded: one compressed chunk may inflate to a lot, so at most ``CHUNK``
 octets are returned per read and the rest stays in the inflater for the next one (the
@@ -16,19 +23,23 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING
 
+from isal import isal_zlib
+
 from mailkeep.net.listeners import ConnectionClosed
 
 if TYPE_CHECKING:
     from mailkeep.imap.session import Transport
 
 CHUNK = 64 * 1024
+LEVEL = 1
+"""ISA-L's levels are 0-3; 1 compresses about as well as zlib's 6 (see above)."""
 
 
 class DeflateTransport:
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self._inflater = zlib.decompressobj(wbits=-15)
-        self._deflater = zlib.compressobj(wbits=-15)
+        self._deflater = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, -15)
 
     @property
     def remote(self) -> str:
@@ -72,7 +83,7 @@ class DeflateTransport:
 
     async def write(self, data: bytes) -> None:
         await self.inner.write(
-            self._deflater.compress(data) + self._deflater.flush(zlib.Z_FULL_FLUSH)
+            self._deflater.compress(data) + self._deflater.flush(isal_zlib.Z_SYNC_FLUSH)
         )
 
     async def start_tls(self) -> None:  # pragma: no cover - not offered after COMPRESS
