@@ -1180,8 +1180,8 @@ def store_flags_tx(
     given = {k.lower(): k for k in keywords}
     failed: list[int] = []
     updates: list[tuple[int, tuple[str, ...], int]] = []
+    # uid, MODSEQ (None: changed, so the new one), flags and keywords after
     found: list[tuple[int, int | None, int, tuple[str, ...]]] = []
-    """uid, MODSEQ (None: changed, the new one), flags and keywords after."""
     for uid, modseq, old_flags, old_text in rows:
         if keep is not None and uid not in keep:
             continue

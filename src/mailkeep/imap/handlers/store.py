@@ -70,11 +70,15 @@ async def store(session: Session, tag: str, command: c.Store) -> Result:
     refused = set(result.failed_unchangedsince)
     changed = {state.uid for state in result.change.changed}
     if not command.silent or (command.unchangedsince is not None and changed):
-        after = {state.uid: state for state in result.found}
+        # Both in UID order: the spans ascend, and so does what the transaction found.
+        found = iter(result.found)
+        message = next(found, None)
         for start, stop in spans:
             for position in range(start, stop):
-                message = after.get(selected.uids[position])
-                if message is None:  # expunged before the STORE
+                uid = selected.uids[position]
+                while message is not None and message.uid < uid:
+                    message = next(found, None)
+                if message is None or message.uid != uid:  # expunged before the STORE
                     gone = True
                     continue
                 if message.uid in refused or (command.silent and message.uid not in changed):
