@@ -841,7 +841,7 @@ class PostgresEngine:
         readers: dict[str, BlobReader] = {}
         for blob, group in itertools.groupby(rows, key=lambda row: row[0]):
             chunks = list(group)
-            data = chunks[0][2] if len(chunks) == 1 else b"".join(row[2] for row in chunks)
+            data = b"".join(row[2] for row in chunks)  # one chunk: joined without a copy
             if len(data) == chunks[0][1]:  # else left to open_blob, which tells what is wrong
                 readers[blob] = BytesBlobReader(data)
         return readers

@@ -444,11 +444,10 @@ async def _with_readers(
         small = [row.blob for row in group if row.size <= preload]
         return asyncio.ensure_future(store.open_small_blobs(small))
 
-    if store.remote_reads:
-        groups = _preload_groups(rows, REMOTE_PRELOAD_OCTETS, preload)
-        depth = REMOTE_PRELOAD_DEPTH
-    else:
-        groups, depth = _preload_groups(rows, PRELOAD_OCTETS, preload), 1
+    octets, depth = (
+        (REMOTE_PRELOAD_OCTETS, REMOTE_PRELOAD_DEPTH) if store.remote_reads else (PRELOAD_OCTETS, 1)
+    )
+    groups = _preload_groups(rows, octets, preload)
     ahead = collections.deque(load(group) for group in groups[:depth])
     try:
         for i, group in enumerate(groups):
