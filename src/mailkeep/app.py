@@ -174,8 +174,8 @@ async def serve(
 
 
 async def _maintain(app: App) -> None:
-    """Background upkeep: collect unreferenced contents, trim the expunge log, expire
-    messages under POP3 retention policies."""
+    """Background upkeep: collect unreferenced contents, trim the expunge log, merge
+    flag-change logs, expire messages under POP3 retention policies."""
     from mailkeep.pop3.retention import expire
 
     while True:
@@ -184,6 +184,7 @@ async def _maintain(app: App) -> None:
             while collected:
                 collected = await app.store.collect_garbage()
             await app.store.trim_expunge_log(app.config.store.expunge_log_days)
+            await app.store.compact_flag_log()
             await expire(app.store, app.config.pop3)
         except Exception:
             log.exception("maintenance failed; will retry")

@@ -38,6 +38,7 @@ T = TypeVar("T")
 _TABLES = (
     "garbage",
     "expunged",
+    "flag_changes",
     "messages",
     "contents_text",
     "content_refs",

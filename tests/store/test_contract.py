@@ -660,7 +660,8 @@ async def test_a_snapshot_read_before_a_claim_does_not_give_recent_again(
     session only (the claim never moves back)."""
     _, inbox = await setup_inbox(store)
     first = await store.snapshot(inbox.id, claim_recent=True)
-    stale = await store.engine.read(sql.snapshot_tx(inbox.id, None))  # B's read, early
+    # B's read, early
+    stale = await store.engine.read(sql.snapshot_tx(inbox.id, store.engine.dialect))
     await store.append(inbox.id, [msg("new")])
     assert store.claim_recent(inbox.id, 2) == first.mailbox.uidnext  # A: UID 1 is its
     read = store.engine.read
@@ -935,6 +936,50 @@ async def test_changes_since_reports_changes_and_expunges(store: SqlStore) -> No
     assert (none.changed, none.expunged) == ((), ())
     with pytest.raises(NotFound):
         await store.changes_since(inbox.id + 1000, 0)
+
+
+async def test_changes_since_finds_every_change_before_and_after_compaction(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL finds what changed since a MODSEQ through created_modseq and the
+    flag_changes log (merged by compact_flag_log), or reads the mailbox whole when that
+    names many; SQLite through its index on MODSEQ. Each answers exactly the messages
+    whose MODSEQ is above it, for every MODSEQ."""
+    account, inbox = await setup_inbox(store)
+    other = await store.create_mailbox(account.id, "Other")
+    await store.append(other.id, [msg(f"o{i}") for i in range(4)])
+    steps = 3 * sql.FLAG_LOG_KEEP
+    await store.append(inbox.id, [msg(f"m{i}") for i in range(12)])
+    await store.append(inbox.id, [msg(f"s{i}") for i in range(steps)])  # changed once each
+    for step in range(steps):
+        await store.store_flags(inbox.id, [13 + step], FlagMode.ADD, SEEN, [])
+        if step >= steps - sql.FLAG_LOG_KEEP - 2:
+            continue  # the newest log rows, and the first merged one, name one message
+        uids = list(range(1 + step % 7, 13 + step // 9, 1 + step % 3))
+        flag = (SEEN, FLAGGED, DELETED)[step % 3]
+        mode = (FlagMode.REPLACE, FlagMode.ADD, FlagMode.REMOVE)[step % 5 % 3]
+        await store.store_flags(inbox.id, uids, mode, flag, [f"$K{step % 4}"])
+        if step % 9 == 0:
+            await store.append(inbox.id, [msg(f"n{step}")])
+        if step % 23 == 0:
+            await store.copy(other.id, [1 + step % 4], inbox.id)
+        if step % 31 == 0:
+            await store.remove(inbox.id, [2 + step // 31])
+    merged = await store.compact_flag_log()
+    assert merged == (1 if store.engine.dialect.logs_flag_changes else 0)
+    await store.store_flags(inbox.id, [3], FlagMode.ADD, ANSWERED, [])
+
+    snapshot = await store.snapshot(inbox.id)
+    rows = await store.fetch(inbox.id, list(snapshot.uids), FetchField.FLAGS)
+    modseqs = {r.uid: r.modseq for r in rows}
+    for lookups in (True, False):
+        monkeypatch.setattr(sql, "few_enough", lambda candidates, uidnext, answer=lookups: answer)
+        for since in range(snapshot.mailbox.highestmodseq + 1):
+            changes = await store.changes_since(inbox.id, since)
+            expected = [uid for uid, modseq in sorted(modseqs.items()) if modseq > since]
+            assert [s.uid for s in changes.changed] == expected, (lookups, since)
+            assert all(s.modseq == modseqs[s.uid] for s in changes.changed)
+    assert await store.compact_flag_log() == 0  # merged already
 
 
 async def test_trimmed_expunge_log_is_reported_incomplete(store: SqlStore) -> None:

@@ -41,6 +41,8 @@ class Table:
     key: tuple[str, ...]
     """The primary key, for copying in batches in key order."""
     columns: tuple[str, ...]
+    same_as: tuple[tuple[str, str], ...] = ()
+    """Columns written with another one's value: (target column, copied column)."""
 
 
 TABLES = (
@@ -94,6 +96,10 @@ TABLES = (
             "thread_id",
             "downloaded",
         ),
+        # Every message as if added at its MODSEQ: the target's own flag_changes log
+        # (PostgreSQL, migration 0013) is not copied, so a change made in the source
+        # must be found by created_modseq.
+        (("created_modseq", "modseq"),),
     ),
     Table("content_refs", ("content_id",), ("content_id", "refs")),
     Table("expunged", ("mailbox_id", "uid"), ("mailbox_id", "uid", "modseq", "at")),
@@ -127,6 +133,9 @@ _KNOWN_TABLES = {
     # PostgreSQL's full-text index, and its text waiting for it (migration 0010)
     "contents_text",
     "contents_text_pending",
+    # PostgreSQL's log of flag changes (migration 0013): the copy's created_modseq stands
+    # for it
+    "flag_changes",
 }
 _SEQUENCES = ("accounts", "mailboxes", "contents", "metadata")
 
@@ -255,9 +264,13 @@ def _plain(value: Any) -> Any:
 def _insert_tx(
     table: Table, rows: Sequence[Row], texts: Sequence[tuple[int, str, str]]
 ) -> Tx[None]:
-    columns = ", ".join(table.columns)
-    marks = ", ".join("?" * len(table.columns))
-    yield Many(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", list(rows))
+    names = [*table.columns, *(target for target, _ in table.same_as)]
+    sources = [table.columns.index(source) for _, source in table.same_as]
+    marks = ", ".join("?" * len(names))
+    yield Many(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+        [(*row, *(row[i] for i in sources)) for row in rows],
+    )
     for content_id, headers, body in texts:
         yield FtsInsert(content_id, headers, body)
 

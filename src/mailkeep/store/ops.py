@@ -206,6 +206,9 @@ class Dialect(Protocol):
     wants_words: bool
     """Whether the backend indexes a message's whole words, which a parser may find
     beforehand (``ParsedMessage.words``)."""
+    logs_flag_changes: bool
+    """Whether a change of flags is logged in ``flag_changes`` (its MODSEQ and UIDs) and
+    MODSEQ is not indexed: PostgreSQL, migration 0013 (``sql.changed_since``)."""
 
     def contains(self, haystack_sql: str) -> str:
         """SQL true when the (already lowercased) column contains the parameter ``?``."""

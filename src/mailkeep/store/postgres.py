@@ -174,6 +174,7 @@ class PostgresDialect:
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM contents_text_pending)"
     append_one = True  # migration 0011
     wants_words = True  # the tsvector prefilter of contents_text
+    logs_flag_changes = True  # migration 0013
 
     def contains(self, haystack_sql: str) -> str:
         return f"strpos({haystack_sql}, ?) > 0"

@@ -44,6 +44,7 @@ from mailkeep.store.ops import (
     Batch,
     Column,
     DeleteBlob,
+    Dialect,
     Exec,
     FtsDelete,
     Many,
@@ -715,6 +716,7 @@ def append_tx(
                 mailbox_id,
                 state.uid,
                 state.modseq,
+                state.modseq,
                 state.flags,
                 " ".join(state.keywords),
                 epoch(item.internaldate),
@@ -799,10 +801,10 @@ def _appended(mailbox: Mailbox, items: Sequence[Prepared], usage: Usage) -> Appe
 
 
 _INSERT_INTO_MESSAGES = (
-    "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internaldate,"
-    " internaldate_tz, savedate, size, content_id, thread_id)"
+    "INSERT INTO messages (mailbox_id, uid, modseq, created_modseq, flags, keywords,"
+    " internaldate, internaldate_tz, savedate, size, content_id, thread_id)"
 )
-_INSERT_MESSAGE = _INSERT_INTO_MESSAGES + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MESSAGE = _INSERT_INTO_MESSAGES + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 _ID_BATCH = 500
@@ -910,7 +912,9 @@ SnapshotData = tuple[Mailbox, Sequence[int], int | None, tuple[str, ...]]
 """The mailbox, its UIDs in order, the first unseen UID and its keywords."""
 
 
-def snapshot_tx(mailbox_id: int, known: KnownUids | None = None) -> Tx[SnapshotData]:
+def snapshot_tx(
+    mailbox_id: int, dialect: Dialect, known: KnownUids | None = None
+) -> Tx[SnapshotData]:
     """The mailbox, its UIDs in order, the first unseen UID and the keywords in use.
     With ``known`` (an earlier snapshot of the same mailbox) nothing is read when the
     mailbox has not changed since (every change moves HIGHESTMODSEQ or UIDNEXT; the
@@ -931,31 +935,26 @@ def snapshot_tx(mailbox_id: int, known: KnownUids | None = None) -> Tx[SnapshotD
             # Keywords only accumulate here: one no message carries any more stays in
             # FLAGS until the next full read, as in Dovecot's keyword list (RFC 9051
             # 7.3.5 asks only that FLAGS name every flag in use).
-            keywords = yield from _keywords_tx(
-                mailbox_id, "modseq > ?", (known.highestmodseq,), known.keywords
-            )
+            changed = yield from changed_since(mailbox_id, known.highestmodseq, dialect)
+            keywords = yield from _keywords_tx(*changed, known.keywords)
             return mailbox, uids, row[0], keywords
     uids = yield Column("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
     row = yield One(
         "SELECT min(uid) FROM messages WHERE mailbox_id = ? AND flags & 1 = 0", (mailbox_id,)
     )
-    keywords = yield from _keywords_tx(mailbox_id)
+    keywords = yield from _keywords_tx("mailbox_id = ?", (mailbox_id,))
     return mailbox, uids, row[0], keywords
 
 
 def _keywords_tx(
-    mailbox_id: int,
-    condition: str = "TRUE",
-    params: tuple[int, ...] = (),
-    known: Sequence[str] = (),
+    condition: str, params: tuple[int, ...], known: Sequence[str] = ()
 ) -> Tx[tuple[str, ...]]:
-    """The keywords set on the mailbox's messages that match ``condition``, merged with
+    """The keywords set on the messages that match ``condition``, merged with
     ``known``, each spelled once (keywords compare case-insensitively), sorted. A folder
     has a handful of distinct keyword sets, so this reads little beyond one pass."""
     rows = yield All(
-        "SELECT DISTINCT keywords FROM messages"
-        f" WHERE mailbox_id = ? AND keywords <> '' AND {condition}",
-        (mailbox_id, *params),
+        f"SELECT DISTINCT keywords FROM messages WHERE keywords <> '' AND {condition}",
+        params,
     )
     found = {keyword.lower(): keyword for keyword in known}
     for (text,) in rows:
@@ -987,7 +986,50 @@ def _changed_uids(mailbox: Mailbox, known: KnownUids) -> Tx[array[int] | None]:
     return uids
 
 
-def changes_since_tx(mailbox_id: int, modseq: int) -> Tx[Changes]:
+def changed_since(
+    mailbox_id: int, modseq: int, dialect: Dialect
+) -> Tx[tuple[str, tuple[int, ...]]]:
+    """An SQL condition on ``messages`` true for the mailbox's messages whose MODSEQ is
+    above ``modseq``, and its parameters.
+
+    Where MODSEQ is not indexed (``Dialect.logs_flag_changes``), the candidates are the
+    messages added since (``created_modseq``) and those a logged change of flags named
+    since, each looked up and tested: a later change, or a merged log row, may name one
+    twice or name one whose flags changed earlier. Looking up a candidate costs about as
+    much as reading 16 rows in order, so when there are more than a sixteenth of
+    UIDNEXT (a STORE on a whole folder, a client long away) the mailbox is read whole."""
+    scan = ("mailbox_id = ? AND modseq > ?", (mailbox_id, modseq))
+    if not dialect.logs_flag_changes:
+        return scan
+    row = yield One(
+        "SELECT uidnext, (SELECT coalesce(sum(cardinality(uids)), 0) FROM flag_changes"
+        " WHERE mailbox_id = ? AND modseq > ?)"
+        " + (SELECT count(*) FROM (SELECT 1 FROM messages"
+        " WHERE mailbox_id = ? AND created_modseq > ? LIMIT ?) AS added)"
+        " FROM mailboxes WHERE id = ?",
+        (mailbox_id, modseq, mailbox_id, modseq, _LOOKUPS_MAX, mailbox_id),
+    )
+    if row is None or not few_enough(row[1], row[0]):
+        return scan
+    return (
+        "mailbox_id = ? AND modseq > ? AND uid IN ("
+        "SELECT uid FROM messages WHERE mailbox_id = ? AND created_modseq > ?"
+        " UNION ALL SELECT unnest(uids) FROM flag_changes"
+        " WHERE mailbox_id = ? AND modseq > ?)",
+        (mailbox_id, modseq) * 3,
+    )
+
+
+_LOOKUPS_MAX = 100_000
+"""More candidates than this are not counted: the mailbox is read whole."""
+
+
+def few_enough(candidates: int, uidnext: int) -> bool:
+    """Whether looking up ``candidates`` messages costs less than reading the mailbox."""
+    return candidates < _LOOKUPS_MAX and candidates * 16 <= uidnext
+
+
+def changes_since_tx(mailbox_id: int, modseq: int, dialect: Dialect) -> Tx[Changes]:
     row = yield One(
         "SELECT highestmodseq, uidnext, expunge_log_start FROM mailboxes WHERE id = ?",
         (mailbox_id,),
@@ -995,10 +1037,10 @@ def changes_since_tx(mailbox_id: int, modseq: int) -> Tx[Changes]:
     if row is None:
         raise NotFound("mailbox does not exist (it may have been deleted)")
     highest, uidnext, log_start = row
+    condition, params = yield from changed_since(mailbox_id, modseq, dialect)
     changed = yield All(
-        "SELECT uid, modseq, flags, keywords FROM messages"
-        " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-        (mailbox_id, modseq),
+        f"SELECT uid, modseq, flags, keywords FROM messages WHERE {condition} ORDER BY uid",
+        params,
     )
     expunged = yield All(
         "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
@@ -1161,6 +1203,7 @@ def store_flags_tx(
     flags: int,
     keywords: Sequence[str],
     unchanged_since: int | None,
+    dialect: Dialect,
     flag_mask: int = -1,
     keywords_allowed: bool = True,
 ) -> Tx[FlagResult]:
@@ -1223,6 +1266,11 @@ def store_flags_tx(
         [(uid, f, " ".join(k)) for uid, k, f in updates],
         (modseq, mailbox_id),
     )
+    if dialect.logs_flag_changes:
+        yield Exec(
+            "INSERT INTO flag_changes (mailbox_id, modseq, uids) VALUES (?, ?, ?)",
+            (mailbox_id, modseq, [uid for uid, _, _ in updates]),
+        )
     states = tuple(MessageState(uid, modseq, f, k) for uid, k, f in updates)
     change = ChangeSet(
         mailbox.account_id, mailbox_id, mailbox.highestmodseq, modseq, changed=states
@@ -1335,9 +1383,9 @@ def copy_tx(
         inserts.append((uid, int(flags), keywords, date, tz, size, content_id, thread))
         states.append(MessageState(uid, modseq, flags, _keywords(keywords)))
     yield Batch(
-        _INSERT_INTO_MESSAGES + " VALUES (?9, ?1, ?10, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8)",
+        _INSERT_INTO_MESSAGES + " VALUES (?9, ?1, ?10, ?10, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8)",
         _INSERT_INTO_MESSAGES
-        + " SELECT $9::bigint, u.uid, $10::bigint, u.flags, u.keywords, u.internaldate,"
+        + " SELECT $9::bigint, u.uid, $10::bigint, $10, u.flags, u.keywords, u.internaldate,"
         " u.tz, $11::bigint, u.size, u.content_id, u.thread_id"
         " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[],"
         " $6::bigint[], $7::bigint[], $8::bigint[])"
@@ -1423,6 +1471,51 @@ def trim_expunge_log_tx(cutoff: int) -> Tx[int]:
         "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?",
         [(mailbox_id, modseq) for mailbox_id, modseq in rows],
     )
+    return len(rows)
+
+
+FLAG_LOG_KEEP = 32
+"""Rows of a mailbox's ``flag_changes`` that ``compact_flag_log_tx`` leaves as they are
+(the newest); it merges the older ones once there are twice as many."""
+
+
+@replayable
+def compact_flag_log_tx() -> Tx[int]:
+    """Merge the older rows of each long ``flag_changes`` log into one (PostgreSQL,
+    migration 0013); returns how many mailboxes' logs were merged.
+
+    The log gets a row per change of flags, naming UIDs that later changes name again
+    and messages long expunged. The rows up to some MODSEQ are replaced by one row at it
+    naming the messages whose flags last changed at or below it: every message whose
+    MODSEQ is above any lower one is still found, through this row, a newer one, or
+    ``created_modseq``."""
+    rows = yield All(
+        "SELECT mailbox_id FROM flag_changes GROUP BY mailbox_id HAVING count(*) > ?",
+        (2 * FLAG_LOG_KEEP,),
+    )
+    for (mailbox_id,) in rows:
+        # The mailbox's row locked, as a STORE locks it: no change lands meanwhile.
+        if (yield One("SELECT 1 FROM mailboxes WHERE id = ?", (mailbox_id,), True)) is None:
+            continue
+        row = yield One(
+            "SELECT modseq FROM flag_changes WHERE mailbox_id = ?"
+            " ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+            (mailbox_id, FLAG_LOG_KEEP),
+        )
+        upto = row[0]
+        uids = yield Column(
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND modseq > created_modseq"
+            " AND modseq <= ? ORDER BY uid",
+            (mailbox_id, upto),
+        )
+        yield Exec(
+            "DELETE FROM flag_changes WHERE mailbox_id = ? AND modseq <= ?", (mailbox_id, upto)
+        )
+        if uids:
+            yield Exec(
+                "INSERT INTO flag_changes (mailbox_id, modseq, uids) VALUES (?, ?, ?)",
+                (mailbox_id, upto, list(uids)),
+            )
     return len(rows)
 
 

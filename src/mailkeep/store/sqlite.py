@@ -91,6 +91,7 @@ class SqliteDialect:
     pending_index: str | None = "SELECT EXISTS (SELECT 1 FROM fts_pending)"
     append_one = False  # in-process: statements cost no round trip
     wants_words = False  # FTS5 tokenises the text itself
+    logs_flag_changes = False  # messages_by_modseq: SQLite updates its entries in place
 
     def contains(self, haystack_sql: str) -> str:
         return f"instr({haystack_sql}, ?) > 0"

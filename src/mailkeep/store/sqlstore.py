@@ -448,7 +448,7 @@ class SqlStore:
     async def snapshot(self, mailbox_id: int, *, claim_recent: bool = False) -> Snapshot:
         known = self._known_uids.get(mailbox_id)
         mailbox, uids, first_unseen, keywords = await self.engine.read(
-            sql.snapshot_tx(mailbox_id, known)
+            sql.snapshot_tx(mailbox_id, self.engine.dialect, known)
         )
         if not isinstance(uids, array):
             uids = array("q", uids)
@@ -489,7 +489,7 @@ class SqlStore:
         return boundary
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
-        return await self.engine.read(sql.changes_since_tx(mailbox_id, modseq))
+        return await self.engine.read(sql.changes_since_tx(mailbox_id, modseq, self.engine.dialect))
 
     async def fetch(
         self, mailbox_id: int, uids: Sequence[int], fields: FetchField
@@ -526,6 +526,7 @@ class SqlStore:
                 flags,
                 keywords,
                 unchanged_since,
+                self.engine.dialect,
                 flag_mask,
                 keywords_allowed,
             )
@@ -698,3 +699,10 @@ class SqlStore:
 
     async def trim_expunge_log(self, days: int) -> int:
         return await self._write(sql.trim_expunge_log_tx(self._now() - days * 86400))
+
+    async def compact_flag_log(self) -> int:
+        """Merge the older rows of long flag-change logs (``sql.compact_flag_log_tx``);
+        the number of mailboxes merged (always 0 on a backend without the log)."""
+        if not self.engine.dialect.logs_flag_changes:
+            return 0
+        return await self._write(sql.compact_flag_log_tx())
