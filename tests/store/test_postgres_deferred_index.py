@@ -6,12 +6,14 @@ not depend on whether it got there yet."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import asyncpg
 import pytest
 
 from mailkeep.store import postgres
 from mailkeep.store import query as q
+from mailkeep.store.ops import Tx
 
 from ._support import inbox_id, msg
 from .conftest import Backend
@@ -84,6 +86,40 @@ async def test_a_backlog_is_indexed_without_a_pause(
     assert await _counts(postgresql.url) == (2, 0)  # below the backlog: waits for a pause
     await store.append(inbox, [msg("three")])
     await _until_indexed(postgresql.url, 3)
+
+
+async def test_the_indexer_stops_when_appends_come_again(
+    postgresql: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of deliveries pauses for a moment now and then: the indexer then indexes
+    one batch, not all that is pending, and waits for the next pause."""
+    monkeypatch.setattr(postgres, "INDEX_BATCH", 2)
+    monkeypatch.setattr(postgres, "INDEX_IDLE", 0.05)
+    store = await postgresql.open()
+    engine = cast(postgres.PostgresEngine, store.engine)
+    write, batch = engine.write, postgres._index_batch_tx
+    batches: list[Tx[int]] = []
+
+    def counted_batch(*, skip_locked: bool) -> Tx[int]:
+        batches.append(batch(skip_locked=skip_locked))
+        return batches[-1]
+
+    async def write_then_append(tx: Tx[Any], **options: Any) -> Any:
+        indexing = any(tx is b for b in batches)
+        result = await write(tx, **options)
+        if indexing:  # an append comes in while the first batch is indexed
+            monkeypatch.setattr(postgres, "INDEX_IDLE", 3600.0)
+            engine.appended(1)
+        return result
+
+    monkeypatch.setattr(postgres, "_index_batch_tx", counted_batch)
+    monkeypatch.setattr(engine, "write", write_then_append)
+    inbox = await inbox_id(store)
+    await store.append(inbox, [msg(f"note {n}") for n in range(7)])
+    await asyncio.sleep(0.5)
+    assert await _counts(postgresql.url) == (5, 2)
+    await store.index_pending()
+    assert await _counts(postgresql.url) == (0, 7)
 
 
 @pytest.mark.usefixtures("no_pause")
