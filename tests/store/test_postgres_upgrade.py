@@ -31,19 +31,16 @@ async def test_a_store_from_before_0013_finds_its_changes(
     connection = await asyncpg.connect(postgresql.url)
     try:
         await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await connection.close()
-    everything = migrations.available
-    monkeypatch.setattr(
-        migrations, "available", lambda dialect: [m for m in everything(dialect) if m[0] < 13]
-    )
-    old = await postgresql.open()
-    inbox = await inbox_id(old)
-    for i in range(6):  # one at a time: through 0011's mailkeep_append_one
-        await old.append(inbox, [msg(f"m{i}")])
-    await postgresql.close(old)
-    connection = await asyncpg.connect(postgresql.url)
-    try:  # flags changed as the code before 0013 did: a new MODSEQ in the row
+        everything = migrations.available
+        monkeypatch.setattr(
+            migrations, "available", lambda dialect: [m for m in everything(dialect) if m[0] < 13]
+        )
+        old = await postgresql.open()
+        inbox = await inbox_id(old)
+        for i in range(6):  # one at a time: through 0011's mailkeep_append_one
+            await old.append(inbox, [msg(f"m{i}")])
+        await postgresql.close(old)
+        # Flags changed as the code before 0013 did: a new MODSEQ in the row.
         await connection.execute(
             "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1", inbox
         )
@@ -52,17 +49,13 @@ async def test_a_store_from_before_0013_finds_its_changes(
             " WHERE id = $1) WHERE mailbox_id = $1 AND uid IN (2, 4)",
             inbox,
         )
-    finally:
-        await connection.close()
 
-    monkeypatch.setattr(migrations, "available", everything)
-    store = await postgresql.open()
-    await _expect_exact_changes(store, inbox)
-    await store.append(inbox, [msg("after")])
-    await store.store_flags(inbox, [1, 4], FlagMode.ADD, SEEN + 2, [])
-    await _expect_exact_changes(store, inbox)
-    connection = await asyncpg.connect(postgresql.url)
-    try:
+        monkeypatch.setattr(migrations, "available", everything)
+        store = await postgresql.open()
+        await _expect_exact_changes(store, inbox)
+        await store.append(inbox, [msg("after")])
+        await store.store_flags(inbox, [1, 4], FlagMode.ADD, SEEN + 2, [])
+        await _expect_exact_changes(store, inbox)
         indexes = await connection.fetch(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'messages' ORDER BY 1"
         )

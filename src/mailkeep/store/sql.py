@@ -935,7 +935,9 @@ def snapshot_tx(
             # Keywords only accumulate here: one no message carries any more stays in
             # FLAGS until the next full read, as in Dovecot's keyword list (RFC 9051
             # 7.3.5 asks only that FLAGS name every flag in use).
-            changed = yield from changed_since(mailbox_id, known.highestmodseq, dialect)
+            changed = yield from changed_since(
+                mailbox_id, mailbox.uidnext, known.highestmodseq, dialect
+            )
             keywords = yield from _keywords_tx(*changed, known.keywords)
             return mailbox, uids, row[0], keywords
     uids = yield Column("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
@@ -987,7 +989,7 @@ def _changed_uids(mailbox: Mailbox, known: KnownUids) -> Tx[array[int] | None]:
 
 
 def changed_since(
-    mailbox_id: int, modseq: int, dialect: Dialect
+    mailbox_id: int, uidnext: int, modseq: int, dialect: Dialect
 ) -> Tx[tuple[str, tuple[int, ...]]]:
     """An SQL condition on ``messages`` true for the mailbox's messages whose MODSEQ is
     above ``modseq``, and its parameters.
@@ -1002,14 +1004,13 @@ def changed_since(
     if not dialect.logs_flag_changes:
         return scan
     row = yield One(
-        "SELECT uidnext, (SELECT coalesce(sum(cardinality(uids)), 0) FROM flag_changes"
+        "SELECT (SELECT coalesce(sum(cardinality(uids)), 0) FROM flag_changes"
         " WHERE mailbox_id = ? AND modseq > ?)"
         " + (SELECT count(*) FROM (SELECT 1 FROM messages"
-        " WHERE mailbox_id = ? AND created_modseq > ? LIMIT ?) AS added)"
-        " FROM mailboxes WHERE id = ?",
-        (mailbox_id, modseq, mailbox_id, modseq, _LOOKUPS_MAX, mailbox_id),
+        " WHERE mailbox_id = ? AND created_modseq > ? LIMIT ?) AS added)",
+        (mailbox_id, modseq, mailbox_id, modseq, _LOOKUPS_MAX),
     )
-    if row is None or not few_enough(row[1], row[0]):
+    if not few_enough(row[0], uidnext):
         return scan
     return (
         "mailbox_id = ? AND modseq > ? AND uid IN ("
@@ -1037,7 +1038,7 @@ def changes_since_tx(mailbox_id: int, modseq: int, dialect: Dialect) -> Tx[Chang
     if row is None:
         raise NotFound("mailbox does not exist (it may have been deleted)")
     highest, uidnext, log_start = row
-    condition, params = yield from changed_since(mailbox_id, modseq, dialect)
+    condition, params = yield from changed_since(mailbox_id, uidnext, modseq, dialect)
     changed = yield All(
         f"SELECT uid, modseq, flags, keywords FROM messages WHERE {condition} ORDER BY uid",
         params,
@@ -1495,7 +1496,8 @@ def compact_flag_log_tx() -> Tx[int]:
     )
     for (mailbox_id,) in rows:
         # The mailbox's row locked, as a STORE locks it: no change lands meanwhile.
-        if (yield One("SELECT 1 FROM mailboxes WHERE id = ?", (mailbox_id,), True)) is None:
+        locked = yield One("SELECT 1 FROM mailboxes WHERE id = ?", (mailbox_id,), for_update=True)
+        if locked is None:
             continue
         row = yield One(
             "SELECT modseq FROM flag_changes WHERE mailbox_id = ?"

@@ -9,7 +9,7 @@
 --   - created_modseq, a message's MODSEQ when it was added (indexed): the messages added
 --     since;
 --   - flag_changes, one row per change of flags: its MODSEQ and the UIDs it changed
---     (PostgresDialect.changed_since). Maintenance merges a mailbox's older rows
+--     (sql.changed_since). Maintenance merges a mailbox's older rows
 --     (sql.compact_flag_log_tx).
 -- The messages' pages are filled to half (fillfactor), so a change of every message in a
 -- folder still finds room for the new versions beside the old; it takes effect for pages
